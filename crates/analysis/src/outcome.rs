@@ -1,0 +1,368 @@
+//! Per-recipient outcomes: the answer to "was it delivered, and if not,
+//! why?".
+
+use std::fmt;
+use std::str::FromStr;
+
+use bstr::{BString, ByteSlice};
+use chrono::{DateTime, Utc};
+use mailtrail_parse::{AttemptStatus, Mta, SmtpReply};
+
+use crate::partial::PartialLog;
+use crate::record::{Failure, MessageRecord, RecipientRecord, split_key};
+
+/// The final outcome for one recipient of one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Delivered with no deferral before.
+    Delivered,
+    /// Delivered after at least one deferral.
+    Delayed,
+    /// Failed permanently; a bounce is normally sent.
+    Bounced,
+    /// Given up after retrying until the retry limit.
+    Expired,
+    /// Deferred, with no final state by the end of the input.
+    Pending,
+    /// Frozen (Exim) or held (Postfix) at the end of the input.
+    Frozen,
+    /// Removed or cancelled by an administrator, never delivered.
+    Removed,
+    /// Refused at SMTP time by the logging host: never queued.
+    Rejected,
+    /// Accepted and silently discarded.
+    Discarded,
+}
+
+impl Outcome {
+    /// Every outcome, in report order.
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Delivered,
+        Outcome::Delayed,
+        Outcome::Bounced,
+        Outcome::Expired,
+        Outcome::Pending,
+        Outcome::Frozen,
+        Outcome::Removed,
+        Outcome::Rejected,
+        Outcome::Discarded,
+    ];
+
+    /// The outcomes `undelivered` reports unless told otherwise.
+    pub const UNDELIVERED: [Outcome; 6] =
+        [Outcome::Bounced, Outcome::Expired, Outcome::Pending, Outcome::Frozen, Outcome::Removed, Outcome::Discarded];
+
+    /// The lower-case name used in reports and options.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Delayed => "delayed",
+            Outcome::Bounced => "bounced",
+            Outcome::Expired => "expired",
+            Outcome::Pending => "pending",
+            Outcome::Frozen => "frozen",
+            Outcome::Removed => "removed",
+            Outcome::Rejected => "rejected",
+            Outcome::Discarded => "discarded",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An outcome name that is not one of [`Outcome::ALL`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown outcome '{0}' (expected one of: delivered, delayed, bounced, expired, pending, frozen, removed, rejected, discarded, all)")]
+pub struct UnknownOutcome(pub String);
+
+impl FromStr for Outcome {
+    type Err = UnknownOutcome;
+
+    fn from_str(s: &str) -> Result<Outcome, UnknownOutcome> {
+        Outcome::ALL.into_iter().find(|o| o.name() == s).ok_or_else(|| UnknownOutcome(s.to_string()))
+    }
+}
+
+/// One row of a report: one recipient of one message (or one rejection).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecipientOutcome {
+    /// Host that wrote the log (empty when unknown).
+    pub host: BString,
+    /// Queue id (empty for rejections before queueing).
+    pub queue_id: BString,
+    /// Which MTA.
+    pub mta: Mta,
+    /// When the message was received (from its reception line, or decoded
+    /// from its queue id).
+    pub received_at: Option<DateTime<Utc>>,
+    /// Message-ID header.
+    pub message_id: Option<BString>,
+    /// Envelope sender.
+    pub sender: Option<BString>,
+    /// Subject, when logged.
+    pub subject: Option<BString>,
+    /// Logged headers other than Subject.
+    pub headers: Vec<(BString, BString)>,
+    /// The recipient as the sender addressed it (the original address when
+    /// the MTA rewrote it).
+    pub recipient: BString,
+    /// The final outcome.
+    pub outcome: Outcome,
+    /// The last failure's details (codes, remote host, text).
+    pub last_failure: Option<Failure>,
+    /// When the first failure happened.
+    pub first_failure_at: Option<DateTime<Utc>>,
+    /// When the last attempt happened.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// Real delivery attempts.
+    pub attempts: u32,
+    /// The times that count as failures for window queries: failed
+    /// attempts, rejection, removal, freezing.
+    pub failure_times: Vec<DateTime<Utc>>,
+    /// Why, in the log's words (failure text, `removed by root`, frozen
+    /// reason).
+    pub reason: Option<BString>,
+    /// A bounce or DSN about another message, not the sender's own mail.
+    pub is_notification: bool,
+}
+
+impl RecipientOutcome {
+    /// The reply codes of the last failure.
+    pub fn reply(&self) -> SmtpReply {
+        self.last_failure.as_ref().map(|f| f.reply).unwrap_or_default()
+    }
+
+    /// The recipient's domain, lower-cased.
+    pub fn recipient_domain(&self) -> String {
+        let address = self.recipient.as_bstr();
+        match address.rfind_byte(b'@') {
+            Some(at) => address[at + 1..].to_str_lossy().to_ascii_lowercase(),
+            None => String::new(),
+        }
+    }
+}
+
+/// Turns a fully merged log into report rows, ordered by reception time,
+/// host, queue id and recipient order.
+pub fn outcomes(log: &PartialLog) -> Vec<RecipientOutcome> {
+    let mut rows = Vec::new();
+    let mut keys: Vec<_> = log.messages.keys().collect();
+    keys.sort();
+    for key in keys {
+        let (host, queue_id) = split_key(key);
+        for record in &log.messages[key] {
+            message_rows(host.to_owned(), queue_id.to_owned(), record, &mut rows);
+        }
+    }
+    for rejection in &log.rejections {
+        rows.push(RecipientOutcome {
+            host: rejection.host.clone().unwrap_or_default(),
+            queue_id: rejection.queue_id.clone().unwrap_or_default(),
+            mta: rejection.mta,
+            received_at: None,
+            message_id: None,
+            sender: rejection.sender.clone(),
+            subject: None,
+            headers: Vec::new(),
+            recipient: rejection.recipient.clone().unwrap_or_default(),
+            outcome: Outcome::Rejected,
+            last_failure: Some(Failure {
+                at: rejection.at,
+                status: if rejection.temporary { AttemptStatus::Deferred } else { AttemptStatus::Bounced },
+                reply: rejection.reply,
+                phase: None,
+                reason: rejection.reason.clone(),
+                remote_host: rejection.client_host.clone(),
+                remote_ip: rejection.client_ip.clone(),
+                local: true,
+            }),
+            first_failure_at: Some(rejection.at),
+            last_attempt_at: Some(rejection.at),
+            attempts: 1,
+            failure_times: vec![rejection.at],
+            reason: rejection.reason.clone(),
+            is_notification: false,
+        });
+    }
+    rows.sort_by(|a, b| {
+        let time = |r: &RecipientOutcome| r.received_at.or(r.first_failure_at);
+        (time(a), &a.host, &a.queue_id).cmp(&(time(b), &b.host, &b.queue_id))
+    });
+    rows
+}
+
+fn message_rows(host: BString, queue_id: BString, record: &MessageRecord, rows: &mut Vec<RecipientOutcome>) {
+    let received_at = record.received_at.or_else(|| id_time(record.mta, &queue_id));
+    let base = RecipientOutcome {
+        host,
+        queue_id,
+        mta: record.mta,
+        received_at,
+        message_id: record.message_id.clone(),
+        sender: record.sender.clone(),
+        subject: record.subject.clone(),
+        headers: record.headers.clone(),
+        recipient: BString::default(),
+        outcome: Outcome::Pending,
+        last_failure: None,
+        first_failure_at: None,
+        last_attempt_at: None,
+        attempts: 0,
+        failure_times: Vec::new(),
+        reason: None,
+        is_notification: record.is_notification(),
+    };
+    let before = rows.len();
+    for recipient in &record.recipients {
+        if recipient.terminal.as_ref().is_some_and(|t| t.status == AttemptStatus::Probe) {
+            continue;
+        }
+        let mut row = base.clone();
+        row.recipient = recipient.original.clone().unwrap_or_else(|| recipient.address.clone());
+        fill_recipient(&mut row, record, recipient);
+        rows.push(row);
+    }
+    // Recipients known only from the reception line: still waiting, unless
+    // the message is finished (Exim merges duplicates and aliases).
+    let finished = record.queue.completed || record.queue.closed;
+    if !finished {
+        for listed in &record.listed_recipients {
+            let seen = record.recipients.iter().any(|r| {
+                [Some(&r.address), r.original.as_ref()].into_iter().flatten().any(|a| a.eq_ignore_ascii_case(listed))
+            });
+            if !seen {
+                let mut row = base.clone();
+                row.recipient = listed.clone();
+                row.outcome = queue_outcome(record).unwrap_or(Outcome::Pending);
+                row.reason = queue_reason(record);
+                add_queue_times(&mut row, record);
+                rows.push(row);
+            }
+        }
+    }
+    // A message on the queue whose recipients were never logged.
+    if rows.len() == before && !finished {
+        let mut row = base;
+        row.outcome = queue_outcome(record).unwrap_or(Outcome::Pending);
+        row.reason = queue_reason(record);
+        add_queue_times(&mut row, record);
+        rows.push(row);
+    }
+}
+
+fn fill_recipient(row: &mut RecipientOutcome, record: &MessageRecord, recipient: &RecipientRecord) {
+    row.attempts = recipient.attempts;
+    row.last_attempt_at = recipient.last_attempt_at;
+    row.failure_times = recipient.failure_times.clone();
+    row.first_failure_at = recipient.failure_times.first().copied();
+    row.last_failure = recipient.last_failure.clone();
+    row.reason = recipient.last_failure.as_ref().and_then(|f| f.reason.clone());
+    row.outcome = match &recipient.terminal {
+        Some(terminal) => match terminal.status {
+            AttemptStatus::Delivered if recipient.deferrals > 0 => Outcome::Delayed,
+            AttemptStatus::Delivered => Outcome::Delivered,
+            AttemptStatus::Bounced => Outcome::Bounced,
+            AttemptStatus::Expired => Outcome::Expired,
+            AttemptStatus::Discarded => Outcome::Discarded,
+            // `*>` under `-N`: nothing was delivered.
+            AttemptStatus::Suppressed => Outcome::Removed,
+            AttemptStatus::Deferred | AttemptStatus::Probe => Outcome::Pending,
+        },
+        None if recipient.error_ignored.is_some() => Outcome::Bounced,
+        None => {
+            let expired_with_queue = record.queue.expired.filter(|_| recipient.last_failure.is_some());
+            if let Some(at) = expired_with_queue {
+                row.failure_times.push(at);
+                Outcome::Expired
+            } else {
+                let outcome = queue_outcome(record).unwrap_or(Outcome::Pending);
+                if outcome != Outcome::Pending {
+                    add_queue_times(row, record);
+                    if row.reason.is_none() {
+                        row.reason = queue_reason(record);
+                    }
+                }
+                outcome
+            }
+        }
+    };
+}
+
+/// The outcome the queue state gives a recipient without a final line.
+fn queue_outcome(record: &MessageRecord) -> Option<Outcome> {
+    if record.queue.removed.is_some() {
+        return Some(Outcome::Removed);
+    }
+    if matches!(record.queue.frozen, Some((true, ..))) {
+        return Some(Outcome::Frozen);
+    }
+    None
+}
+
+fn queue_reason(record: &MessageRecord) -> Option<BString> {
+    if let Some((_, text)) = &record.queue.removed {
+        return Some(text.clone());
+    }
+    match &record.queue.frozen {
+        Some((true, _, why)) => Some(why.clone().unwrap_or_else(|| BString::from("frozen"))),
+        _ => None,
+    }
+}
+
+fn add_queue_times(row: &mut RecipientOutcome, record: &MessageRecord) {
+    if let Some((at, _)) = &record.queue.removed {
+        row.failure_times.push(*at);
+    }
+    if let Some((true, at, _)) = &record.queue.frozen {
+        row.failure_times.push(*at);
+    }
+    row.failure_times.sort();
+}
+
+fn id_time(mta: Mta, queue_id: &[u8]) -> Option<DateTime<Utc>> {
+    match mta {
+        Mta::Exim => mailtrail_parse::exim_id_time(queue_id),
+        Mta::Postfix => mailtrail_parse::postfix_long_id_time(queue_id),
+    }
+}
+
+/// Which times a window query looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WindowBy {
+    /// A recipient is in the window when one of its failures is.
+    #[default]
+    Failure,
+    /// A recipient is in the window when its message was received in it.
+    Received,
+}
+
+/// A half-open time window `[since, until)`; either end may be open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Window {
+    /// Inclusive start.
+    pub since: Option<DateTime<Utc>>,
+    /// Exclusive end.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    /// True when `at` is inside the window.
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.since.is_none_or(|s| at >= s) && self.until.is_none_or(|u| at < u)
+    }
+
+    /// True when the row belongs to the window under `by`.
+    pub fn selects(&self, row: &RecipientOutcome, by: WindowBy) -> bool {
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        match by {
+            WindowBy::Failure => row.failure_times.iter().any(|&t| self.contains(t)),
+            WindowBy::Received => row.received_at.is_some_and(|t| self.contains(t)),
+        }
+    }
+}

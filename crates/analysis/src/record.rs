@@ -1,0 +1,448 @@
+//! Per-message records built from events, and how two partial records of
+//! the same queue entry merge.
+//!
+//! A record is a *partial* view: the events of one chunk of one file. Two
+//! partial records of the same entry combine with [`MessageRecord::absorb`]
+//! (earlier record absorbs the later one), and the combination is
+//! associative, so chunks parsed in parallel and merged in chunk order give
+//! the same result as one sequential pass.
+
+use bstr::{BStr, BString, ByteSlice};
+use chrono::{DateTime, Utc};
+use mailtrail_parse::{Attempt, AttemptStatus, Event, EventKind, Lifecycle, Mta, NotificationKind, Reception, SmtpReply};
+
+/// Identifies a queue entry: the host (and Postfix instance) that wrote it
+/// and its queue id. Queue ids are only unique per host.
+pub type MessageKey = Box<[u8]>;
+
+/// Builds the key of an event into `scratch` (reused to avoid allocating
+/// per line). Returns false when the event has no queue id.
+pub(crate) fn key_into(event: &Event<'_>, scratch: &mut Vec<u8>) -> bool {
+    let Some(queue_id) = event.queue_id else { return false };
+    scratch.clear();
+    if let Some(host) = event.host {
+        scratch.extend_from_slice(host);
+    }
+    scratch.push(0);
+    if let Some(instance) = event.instance {
+        scratch.extend_from_slice(instance);
+    }
+    scratch.push(0);
+    scratch.extend_from_slice(queue_id);
+    true
+}
+
+/// Splits a key back into (host, queue id).
+pub(crate) fn split_key(key: &[u8]) -> (&BStr, &BStr) {
+    let mut parts = key.splitn(3, |&b| b == 0);
+    let host = parts.next().unwrap_or_default();
+    let _instance = parts.next();
+    let queue_id = parts.next().unwrap_or_default();
+    (host.as_bstr(), queue_id.as_bstr())
+}
+
+/// One failed or deferred attempt's details.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Deferred, bounced or expired.
+    pub status: AttemptStatus,
+    /// Reply and enhanced codes.
+    pub reply: SmtpReply,
+    /// SMTP phase.
+    pub phase: Option<BString>,
+    /// The text, unescaped.
+    pub reason: Option<BString>,
+    /// Remote host the answer came from.
+    pub remote_host: Option<BString>,
+    /// Remote IP the answer came from.
+    pub remote_ip: Option<BString>,
+    /// True when no remote host was involved (local router or transport).
+    pub local: bool,
+}
+
+/// The final state a recipient reached (delivered, bounced, expired …).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Terminal {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// How.
+    pub status: AttemptStatus,
+    /// Remote host that accepted or refused.
+    pub remote_host: Option<BString>,
+    /// Remote IP.
+    pub remote_ip: Option<BString>,
+    /// Queue id the next hop gave the message.
+    pub next_queue_id: Option<BString>,
+}
+
+/// Everything known about one recipient of one queue entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecipientRecord {
+    /// The address as finally delivered to.
+    pub address: BString,
+    /// The original address when it differs.
+    pub original: Option<BString>,
+    /// Times of failed attempts (deferrals, bounces, expiries), in order.
+    pub failure_times: Vec<DateTime<Utc>>,
+    /// Real attempts (not counting `retry time not reached`).
+    pub attempts: u32,
+    /// Real deferrals.
+    pub deferrals: u32,
+    /// Last real attempt or skipped retry.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// The most recent failure's details.
+    pub last_failure: Option<Failure>,
+    /// The final state, if reached.
+    pub terminal: Option<Terminal>,
+    /// Exim `error ignored`: failed, nobody told.
+    pub error_ignored: Option<DateTime<Utc>>,
+}
+
+impl RecipientRecord {
+    fn new(address: &BStr, original: Option<&BStr>) -> RecipientRecord {
+        RecipientRecord {
+            address: address.to_owned(),
+            original: original.map(ToOwned::to_owned),
+            failure_times: Vec::new(),
+            attempts: 0,
+            deferrals: 0,
+            last_attempt_at: None,
+            last_failure: None,
+            terminal: None,
+            error_ignored: None,
+        }
+    }
+
+    /// The address recipients are keyed by: the original when known,
+    /// compared case-insensitively in the domain.
+    fn matches(&self, address: &BStr, original: Option<&BStr>) -> bool {
+        let mine = self.original.as_deref().unwrap_or(&self.address);
+        let theirs = original.unwrap_or(address);
+        same_address(mine, theirs)
+    }
+
+    fn apply(&mut self, at: DateTime<Utc>, attempt: &Attempt<'_>) {
+        if self.original.is_none() {
+            self.original = attempt.original_recipient.map(ToOwned::to_owned);
+        }
+        self.last_attempt_at = Some(at);
+        if attempt.skipped {
+            return;
+        }
+        self.attempts += 1;
+        match attempt.status {
+            AttemptStatus::Deferred | AttemptStatus::Bounced | AttemptStatus::Expired => {
+                if attempt.status == AttemptStatus::Deferred {
+                    self.deferrals += 1;
+                }
+                self.failure_times.push(at);
+                let failure = Failure {
+                    at,
+                    status: attempt.status,
+                    reply: attempt.reply,
+                    phase: attempt.phase.map(ToOwned::to_owned),
+                    reason: attempt.reason.map(|r| BString::from(mailtrail_parse::unescape(r).into_owned())),
+                    remote_host: attempt.remote_host.map(ToOwned::to_owned),
+                    remote_ip: attempt.remote_ip.map(ToOwned::to_owned),
+                    local: attempt.remote_ip.is_none() && attempt.remote_host.is_none() && attempt.phase.is_none(),
+                };
+                // An expiry line (`retry timeout exceeded`) carries no SMTP
+                // details: keep the underlying last deferral's, so the
+                // recipient is reported with the real reason.
+                let keep_previous_details = attempt.status == AttemptStatus::Expired
+                    && attempt.reply.code.is_none()
+                    && attempt.remote_host.is_none()
+                    && self.last_failure.is_some();
+                if keep_previous_details {
+                    if let Some(previous) = &mut self.last_failure {
+                        previous.status = AttemptStatus::Expired;
+                        previous.at = at;
+                    }
+                } else {
+                    self.last_failure = Some(failure);
+                }
+                if attempt.status != AttemptStatus::Deferred {
+                    self.terminal = Some(terminal(at, attempt));
+                }
+            }
+            _ => self.terminal = Some(terminal(at, attempt)),
+        }
+    }
+
+    /// Absorbs the later partial record of the same recipient.
+    fn absorb(&mut self, later: RecipientRecord) {
+        if self.original.is_none() {
+            self.original = later.original;
+        }
+        self.failure_times.extend(later.failure_times);
+        self.attempts += later.attempts;
+        self.deferrals += later.deferrals;
+        self.last_attempt_at = later.last_attempt_at.or(self.last_attempt_at);
+        match (later.last_failure, &mut self.last_failure) {
+            // An expiry without details in the later part keeps the earlier
+            // part's details (see `apply`).
+            (Some(failure), Some(previous))
+                if failure.status == AttemptStatus::Expired && failure.reply.code.is_none() && failure.remote_host.is_none() =>
+            {
+                previous.status = AttemptStatus::Expired;
+                previous.at = failure.at;
+            }
+            (Some(failure), _) => self.last_failure = Some(failure),
+            (None, _) => {}
+        }
+        self.terminal = later.terminal.or(self.terminal.take());
+        self.error_ignored = later.error_ignored.or(self.error_ignored);
+    }
+}
+
+fn terminal(at: DateTime<Utc>, attempt: &Attempt<'_>) -> Terminal {
+    Terminal {
+        at,
+        status: attempt.status,
+        remote_host: attempt.remote_host.map(ToOwned::to_owned),
+        remote_ip: attempt.remote_ip.map(ToOwned::to_owned),
+        next_queue_id: attempt.next_queue_id.map(ToOwned::to_owned),
+    }
+}
+
+/// Local parts are case-sensitive in principle, domains never are; in
+/// practice both are compared case-insensitively by every MTA's lookup, so
+/// the whole address is.
+pub(crate) fn same_address(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// Queue-level states of a message.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueState {
+    /// Exim `Completed` seen.
+    pub completed: bool,
+    /// Frozen or held at the last word on it (`Some(true)`), thawed
+    /// (`Some(false)`), never frozen (`None`); with the time and reason.
+    pub frozen: Option<(bool, DateTime<Utc>, Option<BString>)>,
+    /// Removed or cancelled by an administrator or a timeout: when, and the
+    /// text (`removed by root`).
+    pub removed: Option<(DateTime<Utc>, BString)>,
+    /// Postfix whole-message expiry.
+    pub expired: Option<DateTime<Utc>>,
+    /// Postfix queue file removed: later lines with this id are a new
+    /// message.
+    pub closed: bool,
+}
+
+/// Everything known about one queue entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessageRecord {
+    /// Which MTA.
+    pub mta: Mta,
+    /// Earliest line seen.
+    pub first_seen: DateTime<Utc>,
+    /// Latest line seen.
+    pub last_seen: DateTime<Utc>,
+    /// When reception was logged.
+    pub received_at: Option<DateTime<Utc>>,
+    /// Envelope sender (`""` for the null sender).
+    pub sender: Option<BString>,
+    /// Size.
+    pub size: Option<u64>,
+    /// Message-ID header.
+    pub message_id: Option<BString>,
+    /// Subject, unescaped.
+    pub subject: Option<BString>,
+    /// Client host.
+    pub client_host: Option<BString>,
+    /// Client IP.
+    pub client_ip: Option<BString>,
+    /// Protocol.
+    pub protocol: Option<BString>,
+    /// Authenticated or local user.
+    pub user: Option<BString>,
+    /// For a notification: the queue id it reports on.
+    pub bounce_of: Option<BString>,
+    /// Recipients listed at reception (`for a b`), not yet seen on lines.
+    pub listed_recipients: Vec<BString>,
+    /// Upstream hop's queue id.
+    pub upstream_queue_id: Option<BString>,
+    /// Logged headers other than Subject: (name, value).
+    pub headers: Vec<(BString, BString)>,
+    /// Recipients, in order of first appearance.
+    pub recipients: Vec<RecipientRecord>,
+    /// Notifications generated about this message: (kind, queue id).
+    pub notifications: Vec<(NotificationKind, BString)>,
+    /// Queue-level state.
+    pub queue: QueueState,
+}
+
+impl MessageRecord {
+    /// An empty record for an entry first seen at `at`.
+    pub fn new(mta: Mta, at: DateTime<Utc>) -> MessageRecord {
+        MessageRecord {
+            mta,
+            first_seen: at,
+            last_seen: at,
+            received_at: None,
+            sender: None,
+            size: None,
+            message_id: None,
+            subject: None,
+            client_host: None,
+            client_ip: None,
+            protocol: None,
+            user: None,
+            bounce_of: None,
+            listed_recipients: Vec::new(),
+            upstream_queue_id: None,
+            headers: Vec::new(),
+            recipients: Vec::new(),
+            notifications: Vec::new(),
+            queue: QueueState::default(),
+        }
+    }
+
+    /// Applies one event of this entry.
+    pub fn apply(&mut self, event: &Event<'_>) {
+        self.first_seen = self.first_seen.min(event.at);
+        self.last_seen = self.last_seen.max(event.at);
+        match &event.kind {
+            EventKind::Received(reception) => self.apply_reception(event.at, reception),
+            EventKind::Attempt(attempt) => self.recipient_mut(attempt.recipient, attempt.original_recipient).apply(event.at, attempt),
+            EventKind::Lifecycle(lifecycle) => self.apply_lifecycle(event.at, lifecycle),
+            EventKind::Notification(notification) => {
+                self.notifications.push((notification.kind, notification.notification_queue_id.to_owned()))
+            }
+            EventKind::Rejected(_) => {}
+        }
+    }
+
+    fn apply_reception(&mut self, at: DateTime<Utc>, r: &Reception<'_>) {
+        fn set(slot: &mut Option<BString>, value: Option<&BStr>) {
+            if slot.is_none() {
+                *slot = value.map(ToOwned::to_owned);
+            }
+        }
+        if self.received_at.is_none() && (r.sender.is_some() || r.client_ip.is_some() || r.client_host.is_some()) {
+            self.received_at = Some(at);
+        }
+        set(&mut self.sender, r.sender);
+        set(&mut self.message_id, r.message_id);
+        if self.subject.is_none() {
+            self.subject = r.subject.map(|s| BString::from(mailtrail_parse::unescape(s).into_owned()));
+        }
+        set(&mut self.client_host, r.client_host);
+        set(&mut self.client_ip, r.client_ip);
+        set(&mut self.protocol, r.protocol);
+        set(&mut self.user, r.user);
+        set(&mut self.bounce_of, r.bounce_of);
+        set(&mut self.upstream_queue_id, r.upstream_queue_id);
+        self.size = self.size.or(r.size);
+        if let Some((name, value)) = r.header {
+            self.headers.push((name.to_owned(), value.to_owned()));
+        }
+        if let Some(list) = r.recipients {
+            for address in list.split_str(" ").filter(|a| !a.is_empty()) {
+                self.listed_recipients.push(BString::from(address));
+            }
+        }
+    }
+
+    fn apply_lifecycle(&mut self, at: DateTime<Utc>, lifecycle: &Lifecycle<'_>) {
+        let text = |t: &Option<&BStr>| t.map(ToOwned::to_owned);
+        match lifecycle {
+            Lifecycle::Completed => self.queue.completed = true,
+            Lifecycle::Frozen(why) | Lifecycle::Held(why) => {
+                if !matches!(self.queue.frozen, Some((true, ..))) {
+                    self.queue.frozen = Some((true, at, text(why)));
+                }
+            }
+            Lifecycle::StillFrozen => {
+                if !matches!(self.queue.frozen, Some((true, ..))) {
+                    self.queue.frozen = Some((true, at, None));
+                }
+            }
+            Lifecycle::Unfrozen | Lifecycle::Released | Lifecycle::Requeued => {
+                if self.queue.frozen.is_some() {
+                    self.queue.frozen = Some((false, at, None));
+                }
+            }
+            Lifecycle::RemovedByAdmin(who) => {
+                let description = match who {
+                    Some(who) if who.starts_with(b"Message removed") => BString::from(who.to_vec()),
+                    Some(who) => BString::from(format!("removed by {who}")),
+                    None => BString::from("removed by administrator"),
+                };
+                self.queue.removed = Some((at, description));
+            }
+            Lifecycle::Cancelled(who) => {
+                let description = match who {
+                    Some(who) => BString::from(format!("cancelled by {who}")),
+                    None => BString::from("cancelled"),
+                };
+                self.queue.removed = Some((at, description));
+            }
+            Lifecycle::ErrorIgnored(address) => {
+                self.recipient_mut(address, None).error_ignored = Some(at);
+            }
+            Lifecycle::Expired { .. } => self.queue.expired = Some(at),
+            Lifecycle::QueueFileRemoved => self.queue.closed = true,
+        }
+    }
+
+    fn recipient_mut(&mut self, address: &BStr, original: Option<&BStr>) -> &mut RecipientRecord {
+        match self.recipients.iter().position(|r| r.matches(address, original)) {
+            Some(i) => &mut self.recipients[i],
+            None => {
+                self.recipients.push(RecipientRecord::new(address, original));
+                self.recipients.last_mut().expect("just pushed")
+            }
+        }
+    }
+
+    /// Absorbs the later partial record of the same queue entry.
+    pub fn absorb(&mut self, later: MessageRecord) {
+        fn keep(slot: &mut Option<BString>, value: Option<BString>) {
+            if slot.is_none() {
+                *slot = value;
+            }
+        }
+        self.first_seen = self.first_seen.min(later.first_seen);
+        self.last_seen = self.last_seen.max(later.last_seen);
+        self.received_at = self.received_at.or(later.received_at);
+        keep(&mut self.sender, later.sender);
+        self.size = self.size.or(later.size);
+        keep(&mut self.message_id, later.message_id);
+        keep(&mut self.subject, later.subject);
+        keep(&mut self.client_host, later.client_host);
+        keep(&mut self.client_ip, later.client_ip);
+        keep(&mut self.protocol, later.protocol);
+        keep(&mut self.user, later.user);
+        keep(&mut self.bounce_of, later.bounce_of);
+        keep(&mut self.upstream_queue_id, later.upstream_queue_id);
+        self.listed_recipients.extend(later.listed_recipients);
+        self.headers.extend(later.headers);
+        for recipient in later.recipients {
+            let original = recipient.original.as_ref().map(|o| o.as_bstr());
+            match self.recipients.iter().position(|r| r.matches(recipient.address.as_bstr(), original)) {
+                Some(i) => self.recipients[i].absorb(recipient),
+                None => self.recipients.push(recipient),
+            }
+        }
+        self.notifications.extend(later.notifications);
+        let q = later.queue;
+        self.queue.completed |= q.completed;
+        // Frozen twice in a row: the earlier freeze says since when and why.
+        if !(matches!(self.queue.frozen, Some((true, ..))) && matches!(q.frozen, Some((true, ..)))) {
+            self.queue.frozen = q.frozen.or(self.queue.frozen.take());
+        }
+        self.queue.removed = q.removed.or(self.queue.removed.take());
+        self.queue.expired = q.expired.or(self.queue.expired);
+        self.queue.closed |= q.closed;
+    }
+
+    /// True for a bounce, delay warning or DSN generated about another
+    /// message (not the customer's own mail).
+    pub fn is_notification(&self) -> bool {
+        self.bounce_of.is_some()
+    }
+}

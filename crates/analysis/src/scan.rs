@@ -1,0 +1,232 @@
+//! Turning bytes into a [`PartialLog`]: whole buffers cut into chunks parsed
+//! in parallel, or streams read block by block.
+
+use std::io::{self, Read};
+
+use mailtrail_parse::{ClockState, LineParser, ParserOptions};
+use rayon::prelude::*;
+
+use crate::partial::PartialLog;
+
+/// How to scan input.
+#[derive(Clone, Debug)]
+pub struct ScanOptions {
+    /// How lines are parsed.
+    pub parser: ParserOptions,
+    /// Year for the first yearless timestamp (Postfix syslog); later ones
+    /// roll over at New Year.
+    pub year: Option<i32>,
+    /// Target chunk size in bytes for parallel parsing.
+    pub chunk_size: usize,
+}
+
+impl ScanOptions {
+    /// Default chunk size: large enough that per-chunk overhead vanishes,
+    /// small enough that a 1 GB file gives dozens of chunks to balance.
+    pub const DEFAULT_CHUNK_SIZE: usize = 16 << 20;
+
+    /// Options with default chunking and no year.
+    pub fn new(parser: ParserOptions) -> ScanOptions {
+        ScanOptions { parser, year: None, chunk_size: ScanOptions::DEFAULT_CHUNK_SIZE }
+    }
+
+    fn parser(&self, state: Option<ClockState>) -> LineParser {
+        match state {
+            Some(state) => LineParser::with_clock_state(self.parser.clone(), state),
+            None => {
+                let mut parser = LineParser::new(self.parser.clone());
+                if let Some(year) = self.year {
+                    parser.set_year(year);
+                }
+                parser
+            }
+        }
+    }
+}
+
+/// Scans `data` (a whole file) on the current rayon pool: cuts it into
+/// chunks at line boundaries, fixes each chunk's starting clock state in a
+/// quick sequential pass, parses the chunks in parallel and merges them in
+/// order. The result is identical to a sequential scan.
+pub fn scan_bytes(data: &[u8], options: &ScanOptions) -> PartialLog {
+    let starts = chunk_starts(data, options);
+    let bounds: Vec<(usize, usize, ClockState)> =
+        starts.iter().enumerate().map(|(i, &(start, state))| (start, starts.get(i + 1).map_or(data.len(), |s| s.0), state)).collect();
+    let partials: Vec<PartialLog> = bounds
+        .par_iter()
+        .map(|&(start, end, state)| {
+            let mut parser = options.parser(Some(state));
+            let mut partial = PartialLog::default();
+            scan_lines(&mut parser, &data[start..end], start as u64, &mut partial);
+            partial.clock = parser.clock_stats();
+            partial
+        })
+        .collect();
+    partials.into_iter().reduce(PartialLog::merge).unwrap_or_default()
+}
+
+/// Scans a stream sequentially, block by block; memory stays bounded by the
+/// block size and the records, not the input size.
+pub fn scan_reader<R: Read>(mut reader: R, options: &ScanOptions) -> io::Result<PartialLog> {
+    let mut parser = options.parser(None);
+    let mut partial = PartialLog::default();
+    let block = options.chunk_size.max(64 << 10);
+    let mut buffer: Vec<u8> = Vec::with_capacity(block);
+    let mut offset = 0u64;
+    loop {
+        let filled = buffer.len();
+        buffer.resize(filled + block, 0);
+        let read = match reader.read(&mut buffer[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                buffer.truncate(filled);
+                continue;
+            }
+            Err(e) => {
+                buffer.truncate(filled);
+                // What was read so far still counts; the caller reports the
+                // error for this input.
+                scan_lines(&mut parser, &buffer, offset, &mut partial);
+                partial.clock = parser.clock_stats();
+                return Err(with_partial(e, partial));
+            }
+        };
+        buffer.truncate(filled + read);
+        if read == 0 {
+            scan_lines(&mut parser, &buffer, offset, &mut partial);
+            break;
+        }
+        if let Some(last_newline) = memchr::memrchr(b'\n', &buffer) {
+            scan_lines(&mut parser, &buffer[..=last_newline], offset, &mut partial);
+            offset += last_newline as u64 + 1;
+            buffer.drain(..=last_newline);
+        }
+    }
+    partial.clock = parser.clock_stats();
+    Ok(partial)
+}
+
+/// An I/O error that happened after part of the input was scanned.
+#[derive(Debug)]
+pub struct PartialScanError {
+    /// What was scanned before the error.
+    pub partial: Box<PartialLog>,
+    /// The error.
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for PartialScanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.source)
+    }
+}
+
+impl std::error::Error for PartialScanError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn with_partial(error: io::Error, partial: PartialLog) -> io::Error {
+    let kind = error.kind();
+    io::Error::new(kind, PartialScanError { partial: Box::new(partial), source: error })
+}
+
+/// Takes back what was scanned before a read error, if the error carries it.
+pub fn take_partial(error: &mut io::Error) -> Option<PartialLog> {
+    let inner = error.get_mut()?;
+    let partial = inner.downcast_mut::<PartialScanError>()?;
+    Some(std::mem::take(&mut *partial.partial))
+}
+
+fn scan_lines(parser: &mut LineParser, data: &[u8], base: u64, partial: &mut PartialLog) {
+    let mut start = 0;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+        let line = &data[start..end];
+        let parsed = parser.parse(line);
+        partial.record(&parsed, line, base + start as u64);
+        start = end + 1;
+    }
+}
+
+/// Chunk start offsets with the clock state each chunk starts in.
+///
+/// A chunk never starts on a continuation line (it belongs to the entry
+/// above) nor inside a daylight-saving fold (which pass of the repeated hour
+/// a line is in depends on the lines before it): such starts move forward.
+/// The clock state at each start is found by parsing only the first line of
+/// every chunk, in order, which carries the year across chunks.
+fn chunk_starts(data: &[u8], options: &ScanOptions) -> Vec<(usize, ClockState)> {
+    let mut probe = options.parser(None);
+    let mut starts = vec![(0, probe.clock_state())];
+    let chunk_size = options.chunk_size.max(1);
+    let mut next = chunk_size;
+    while next < data.len() {
+        let Some(newline) = memchr::memchr(b'\n', &data[next..]) else { break };
+        let mut start = next + newline + 1;
+        loop {
+            if start >= data.len() {
+                return starts;
+            }
+            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+            let line = &data[start..end];
+            let before = probe.clock_state();
+            let ambiguous_before = probe.clock_stats().ambiguous;
+            let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+            let _ = probe.parse(line);
+            if !continuation && probe.clock_stats().ambiguous == ambiguous_before {
+                starts.push((start, before));
+                break;
+            }
+            start = end + 1;
+        }
+        next = starts.last().map_or(next, |s| s.0) + chunk_size;
+    }
+    starts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(chunk_size: usize) -> ScanOptions {
+        let mut options = ScanOptions::new(ParserOptions::new(mailtrail_parse::Tz::Europe__Berlin));
+        options.chunk_size = chunk_size;
+        options.year = Some(2024);
+        options
+    }
+
+    const LOG: &[u8] = b"\
+2024-10-27 01:50:00 1t2UKC-0000000738v-1Zz9 <= alice@example.com H=mx.example.net [192.0.2.1] P=esmtps S=1200 id=a1@example.com
+2024-10-27 02:10:00 1t2UKC-0000000738v-1Zz9 == bob@example.org R=dnslookup T=remote_smtp defer (111): Connection refused
+2024-10-27 02:50:00 Start queue run: pid=1
+ continuation of something
+2024-10-27 02:20:00 1t2UKC-0000000738v-1Zz9 => bob@example.org R=dnslookup T=remote_smtp H=mx.example.org [192.0.2.9] C=\"250 OK\"
+2024-10-27 02:25:00 1t2UKC-0000000738v-1Zz9 Completed
+2024-10-27 03:30:00 Start queue run: pid=2
+garbage \xff line
+";
+
+    #[test]
+    fn chunked_scan_equals_sequential_scan_for_every_chunk_size() {
+        let data = LOG;
+        let sequential = scan_reader(data, &options(1 << 20)).unwrap();
+        for chunk_size in 1..data.len() + 2 {
+            let chunked = scan_bytes(data, &options(chunk_size));
+            assert_eq!(chunked.counts, sequential.counts, "chunk size {chunk_size}");
+            assert_eq!(chunked.messages, sequential.messages, "chunk size {chunk_size}");
+            assert_eq!(chunked.clock, sequential.clock, "chunk size {chunk_size}");
+        }
+    }
+
+    #[test]
+    fn fold_second_pass_is_found_across_chunks() {
+        let partial = scan_bytes(LOG, &options(100));
+        let records = partial.messages.values().next().unwrap();
+        let recipient = &records[0].recipients[0];
+        // 02:20 after 02:50 is the second pass: 01:20 UTC, after the 01:10 UTC deferral.
+        assert_eq!(recipient.terminal.as_ref().unwrap().at.to_rfc3339(), "2024-10-27T01:20:00+00:00");
+        assert_eq!(recipient.failure_times[0].to_rfc3339(), "2024-10-27T00:10:00+00:00");
+    }
+}

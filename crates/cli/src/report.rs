@@ -1,0 +1,238 @@
+//! Report rows and the formats they are written in.
+
+use std::io::{self, Write};
+
+use bstr::ByteSlice;
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use mailtrail_analysis::RecipientOutcome;
+use serde::Serialize;
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for reading on a terminal.
+    Table,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON document: `{"metadata": …, "rows": […]}`.
+    Json,
+    /// Newline-delimited JSON: a metadata line, then one object per row.
+    Ndjson,
+}
+
+/// The classification columns of a row.
+#[derive(Clone, Debug, Default)]
+pub struct ClassColumns {
+    pub category: Option<String>,
+    pub blocklist: Option<String>,
+    pub listed_ip: Option<String>,
+}
+
+/// One report row, in the documented column order.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportRow {
+    pub received_at: Option<String>,
+    pub host: String,
+    pub queue_id: String,
+    pub message_id: Option<String>,
+    pub sender: Option<String>,
+    pub recipient: String,
+    pub outcome: &'static str,
+    pub category: Option<String>,
+    pub smtp_code: Option<u16>,
+    pub enhanced_code: Option<String>,
+    pub blocklist: Option<String>,
+    pub listed_ip: Option<String>,
+    pub remote_host: Option<String>,
+    pub remote_ip: Option<String>,
+    pub first_failure_at: Option<String>,
+    pub last_attempt_at: Option<String>,
+    pub attempts: u32,
+    pub reason: Option<String>,
+    pub subject: Option<String>,
+    pub ticket: Option<String>,
+}
+
+/// Formats an instant as RFC 3339 with the offset of `zone`.
+pub fn format_time(t: DateTime<Utc>, zone: Tz) -> String {
+    t.with_timezone(&zone).to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+fn text(bytes: &[u8]) -> String {
+    bytes.to_str_lossy().into_owned()
+}
+
+fn opt_text(bytes: Option<&bstr::BString>) -> Option<String> {
+    bytes.map(|b| text(b)).filter(|s| !s.is_empty())
+}
+
+impl ReportRow {
+    pub fn new(row: &RecipientOutcome, class: ClassColumns, ticket: Option<String>, zone: Tz) -> ReportRow {
+        let failure = row.last_failure.as_ref();
+        let reply = row.reply();
+        let sender = row.sender.as_ref().map(|s| if s.is_empty() { "<>".to_string() } else { text(s) });
+        ReportRow {
+            received_at: row.received_at.map(|t| format_time(t, zone)),
+            host: text(&row.host),
+            queue_id: text(&row.queue_id),
+            message_id: opt_text(row.message_id.as_ref()),
+            sender,
+            recipient: text(&row.recipient),
+            outcome: row.outcome.name(),
+            category: class.category,
+            smtp_code: reply.code,
+            enhanced_code: reply.enhanced.map(|e| e.to_string()),
+            blocklist: class.blocklist,
+            listed_ip: class.listed_ip,
+            remote_host: opt_text(failure.and_then(|f| f.remote_host.as_ref())),
+            remote_ip: opt_text(failure.and_then(|f| f.remote_ip.as_ref())),
+            first_failure_at: row.first_failure_at.map(|t| format_time(t, zone)),
+            last_attempt_at: row.last_attempt_at.map(|t| format_time(t, zone)),
+            attempts: row.attempts,
+            reason: opt_text(row.reason.as_ref()).map(|r| one_line(&r)),
+            subject: opt_text(row.subject.as_ref()).map(|s| one_line(&s)),
+            ticket,
+        }
+    }
+}
+
+/// Reasons may hold multi-line SMTP replies; a report cell is one line.
+fn one_line(text: &str) -> String {
+    if text.contains(['\n', '\r']) { text.replace("\r\n", " ").replace(['\n', '\r'], " ") } else { text.to_string() }
+}
+
+/// Writes rows in `format`. `metadata` goes into the document for JSON
+/// formats; for table and CSV the caller prints it to stderr.
+pub fn write_rows<W: Write, M: Serialize>(out: &mut W, format: Format, rows: &[ReportRow], metadata: &M) -> io::Result<()> {
+    match format {
+        Format::Csv => {
+            let mut writer = csv::Writer::from_writer(out);
+            if rows.is_empty() {
+                writer.write_record(COLUMNS)?;
+            }
+            for row in rows {
+                writer.serialize(row).map_err(csv_to_io)?;
+            }
+            writer.flush()
+        }
+        Format::Json => {
+            #[derive(Serialize)]
+            struct Document<'a, M> {
+                metadata: &'a M,
+                rows: &'a [ReportRow],
+            }
+            serde_json::to_writer_pretty(&mut *out, &Document { metadata, rows })?;
+            writeln!(out)
+        }
+        Format::Ndjson => {
+            #[derive(Serialize)]
+            struct Header<'a, M> {
+                metadata: &'a M,
+            }
+            serde_json::to_writer(&mut *out, &Header { metadata })?;
+            writeln!(out)?;
+            for row in rows {
+                serde_json::to_writer(&mut *out, row)?;
+                writeln!(out)?;
+            }
+            Ok(())
+        }
+        Format::Table => write_table(out, rows),
+    }
+}
+
+fn csv_to_io(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
+/// The CSV header, in order.
+pub const COLUMNS: [&str; 20] = [
+    "received_at",
+    "host",
+    "queue_id",
+    "message_id",
+    "sender",
+    "recipient",
+    "outcome",
+    "category",
+    "smtp_code",
+    "enhanced_code",
+    "blocklist",
+    "listed_ip",
+    "remote_host",
+    "remote_ip",
+    "first_failure_at",
+    "last_attempt_at",
+    "attempts",
+    "reason",
+    "subject",
+    "ticket",
+];
+
+/// A table of the columns a person scans first; the full set is in CSV
+/// and JSON.
+fn write_table<W: Write>(out: &mut W, rows: &[ReportRow]) -> io::Result<()> {
+    if rows.is_empty() {
+        return writeln!(out, "(no matching recipients)");
+    }
+    let header = ["LAST ATTEMPT", "QUEUE ID", "RECIPIENT", "OUTCOME", "CATEGORY", "CODE", "REMOTE HOST", "TICKET", "REASON"];
+    let cells: Vec<[String; 9]> = rows
+        .iter()
+        .map(|r| {
+            let code = match (&r.smtp_code, &r.enhanced_code) {
+                (Some(c), Some(e)) => format!("{c} {e}"),
+                (Some(c), None) => c.to_string(),
+                (None, Some(e)) => e.clone(),
+                (None, None) => String::new(),
+            };
+            [
+                r.last_attempt_at.clone().or_else(|| r.received_at.clone()).unwrap_or_default().replace('T', " "),
+                r.queue_id.clone(),
+                r.recipient.clone(),
+                r.outcome.to_string(),
+                r.category.clone().unwrap_or_default(),
+                code,
+                r.remote_host.clone().unwrap_or_default(),
+                r.ticket.clone().unwrap_or_default(),
+                r.reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    // The reason takes what is left of the terminal width.
+    let terminal_width = std::env::var("COLUMNS").ok().and_then(|c| c.parse::<usize>().ok()).unwrap_or(200);
+    let fixed: usize = widths[..8].iter().map(|w| w + 2).sum();
+    widths[8] = widths[8].min(terminal_width.saturating_sub(fixed).max(30));
+    let line = |out: &mut W, row: &[String]| -> io::Result<()> {
+        let mut first = true;
+        for (cell, width) in row.iter().zip(widths.iter()) {
+            if !first {
+                write!(out, "  ")?;
+            }
+            first = false;
+            let shown: String = if cell.chars().count() > *width {
+                let mut s: String = cell.chars().take(width.saturating_sub(1)).collect();
+                s.push('…');
+                s
+            } else {
+                cell.clone()
+            };
+            write!(out, "{shown:<width$}", width = *width)?;
+        }
+        writeln!(out)
+    };
+    line(out, &header.map(String::from))?;
+    for row in &cells {
+        line(out, row)?;
+    }
+    Ok(())
+}
