@@ -21,7 +21,11 @@ pub enum Input {
 
 impl Input {
     pub fn from_arg(arg: &Path) -> Input {
-        if arg.as_os_str() == "-" { Input::Stdin } else { Input::File(arg.to_path_buf()) }
+        if arg.as_os_str() == "-" {
+            Input::Stdin
+        } else {
+            Input::File(arg.to_path_buf())
+        }
     }
 
     pub fn name(&self) -> String {
@@ -52,11 +56,19 @@ pub fn scan_input(input: &Input, options: &ScanOptions) -> anyhow::Result<Scanne
             let mut options = options.clone();
             options.year = options.year.or(Some(chrono::Utc::now().year()));
             let (log, error, compressed) = scan_stream(io::stdin().lock(), &options);
-            Ok(Scanned { name, log, error: error.map(|e| anyhow::Error::new(e).context("reading <stdin>")), compressed })
+            Ok(Scanned {
+                name,
+                log,
+                error: error.map(|e| anyhow::Error::new(e).context("reading <stdin>")),
+                compressed,
+            })
         }
         Input::File(path) => {
-            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            let metadata = file.metadata().with_context(|| format!("cannot read {}", path.display()))?;
+            let file =
+                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let metadata = file
+                .metadata()
+                .with_context(|| format!("cannot read {}", path.display()))?;
             if metadata.is_dir() {
                 anyhow::bail!("{} is a directory", path.display());
             }
@@ -64,26 +76,52 @@ pub fn scan_input(input: &Input, options: &ScanOptions) -> anyhow::Result<Scanne
             // Yearless timestamps (classic syslog) get the year of the
             // file's last change; the clock rolls it over at New Year.
             if options.year.is_none() {
-                let modified = metadata.modified().ok().map(chrono::DateTime::<chrono::Utc>::from);
+                let modified = metadata
+                    .modified()
+                    .ok()
+                    .map(chrono::DateTime::<chrono::Utc>::from);
                 options.year = Some(modified.unwrap_or_else(chrono::Utc::now).year());
             }
             let mut head = [0u8; 2];
-            let head_len = read_head(&file, &mut head).with_context(|| format!("cannot read {}", path.display()))?;
+            let head_len = read_head(&file, &mut head)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             if head_len == 2 && head == GZIP_MAGIC {
-                let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+                let file =
+                    File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
                 let (log, error, _) = scan_stream(file, &options);
-                let error = error.map(|e| anyhow::Error::new(e).context(format!("{}: corrupt or truncated gzip data", path.display())));
-                return Ok(Scanned { name, log, error, compressed: true });
+                let error = error.map(|e| {
+                    anyhow::Error::new(e).context(format!(
+                        "{}: corrupt or truncated gzip data",
+                        path.display()
+                    ))
+                });
+                return Ok(Scanned {
+                    name,
+                    log,
+                    error,
+                    compressed: true,
+                });
             }
             if metadata.len() == 0 {
-                return Ok(Scanned { name, log: PartialLog::default(), error: None, compressed: false });
+                return Ok(Scanned {
+                    name,
+                    log: PartialLog::default(),
+                    error: None,
+                    compressed: false,
+                });
             }
             // SAFETY: the map is read-only and dropped before returning. A
             // file truncated while mapped (logrotate copytruncate) can raise
             // SIGBUS; that risk is accepted for files not being written.
-            let map = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("cannot map {}", path.display()))?;
+            let map = unsafe { memmap2::Mmap::map(&file) }
+                .with_context(|| format!("cannot map {}", path.display()))?;
             let log = scan_bytes(&map, &options);
-            Ok(Scanned { name, log, error: None, compressed: false })
+            Ok(Scanned {
+                name,
+                log,
+                error: None,
+                compressed: false,
+            })
         }
     }
 }
@@ -109,7 +147,11 @@ fn scan_stream<R: Read>(reader: R, options: &ScanOptions) -> (PartialLog, Option
         Ok(buffer) => buffer.get(..2) == Some(&GZIP_MAGIC[..]),
         Err(e) => return (PartialLog::default(), Some(e), false),
     };
-    let result = if head { scan_reader(MultiGzDecoder::new(reader), options) } else { scan_reader(reader, options) };
+    let result = if head {
+        scan_reader(MultiGzDecoder::new(reader), options)
+    } else {
+        scan_reader(reader, options)
+    };
     match result {
         Ok(log) => (log, None, head),
         Err(mut e) => {

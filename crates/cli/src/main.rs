@@ -17,7 +17,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mailtrail_analysis::{Outcome, PartialLog, RecipientOutcome, ScanOptions, Window, WindowBy, outcomes};
+use mailtrail_analysis::{
+    Outcome, PartialLog, RecipientOutcome, ScanOptions, Window, WindowBy, outcomes,
+};
 use mailtrail_parse::ParserOptions;
 use serde::Serialize;
 
@@ -70,6 +72,10 @@ struct InputArgs {
     /// Worker threads [default: all cores].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Bytes per parallel chunk (tests use tiny chunks to prove that
+    /// chunked and sequential parsing agree).
+    #[arg(long, value_name = "BYTES", hide = true)]
+    chunk_size: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -106,7 +112,11 @@ struct UndeliveredArgs {
     #[command(flatten)]
     window: WindowArgs,
     /// Outcomes to list, comma-separated, or `all`.
-    #[arg(long, value_name = "LIST", default_value = "bounced,expired,pending,frozen,removed,discarded")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "bounced,expired,pending,frozen,removed,discarded"
+    )]
     outcome: String,
     /// Include bounces and DSNs the MTA generated about other messages.
     #[arg(long)]
@@ -143,7 +153,11 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -180,14 +194,23 @@ struct FileMeta {
     error: Option<String>,
 }
 
-fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
-    if args.threads == Some(0) {
-        bail!("--threads must be at least 1");
-    }
+/// How inputs are scanned, from the shared input options.
+fn scan_options(args: &InputArgs, zone: Tz) -> ScanOptions {
     let mut parser = ParserOptions::new(zone);
     parser.default_host = args.host.clone();
     let mut options = ScanOptions::new(parser);
     options.year = args.year;
+    if let Some(size) = args.chunk_size {
+        options.chunk_size = size.max(1);
+    }
+    options
+}
+
+fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
+    if args.threads == Some(0) {
+        bail!("--threads must be at least 1");
+    }
+    let options = scan_options(args, zone);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
         .build()
@@ -198,7 +221,10 @@ fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
     }
     let results: Vec<anyhow::Result<Scanned>> = pool.install(|| {
         use rayon::prelude::*;
-        inputs.par_iter().map(|input| scan_input(input, &options)).collect()
+        inputs
+            .par_iter()
+            .map(|input| scan_input(input, &options))
+            .collect()
     });
     let mut scanned = Vec::new();
     let mut files = Vec::new();
@@ -239,8 +265,16 @@ fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
     // named in: a message received in mainlog.1 and delivered in mainlog
     // must see its reception first.
     scanned.sort_by_key(|s| s.log.span.map(|(first, _)| first));
-    let log = scanned.into_iter().map(|s| s.log).reduce(PartialLog::merge).unwrap_or_default();
-    Ok(Loaded { log, files, failures })
+    let log = scanned
+        .into_iter()
+        .map(|s| s.log)
+        .reduce(PartialLog::merge)
+        .unwrap_or_default();
+    Ok(Loaded {
+        log,
+        files,
+        failures,
+    })
 }
 
 #[derive(Serialize)]
@@ -307,18 +341,36 @@ fn undelivered(args: UndeliveredArgs) -> anyhow::Result<ExitCode> {
         Some(name) => timearg::parse_zone(name).context("--tz")?,
         None => zone,
     };
-    let since = args.window.since.as_deref().map(|t| timearg::parse_time(t, report_zone).context("--since")).transpose()?;
-    let until = args.window.until.as_deref().map(|t| timearg::parse_time(t, report_zone).context("--until")).transpose()?;
+    let since = args
+        .window
+        .since
+        .as_deref()
+        .map(|t| timearg::parse_time(t, report_zone).context("--since"))
+        .transpose()?;
+    let until = args
+        .window
+        .until
+        .as_deref()
+        .map(|t| timearg::parse_time(t, report_zone).context("--until"))
+        .transpose()?;
     if let (Some(s), Some(u)) = (since, until) {
         if s >= u {
             bail!("--since must be before --until");
         }
     }
     let selected = parse_outcomes(&args.outcome)?;
-    let format = args.format.unwrap_or(if args.output.is_none() && io::stdout().is_terminal() { Format::Table } else { Format::Csv });
+    let format = args
+        .format
+        .unwrap_or(if args.output.is_none() && io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Csv
+        });
     // Open the output before the work, so a bad path fails fast.
     let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?)),
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
 
@@ -334,7 +386,10 @@ fn undelivered(args: UndeliveredArgs) -> anyhow::Result<ExitCode> {
         .filter(|r| args.include_notifications || !r.is_notification)
         .filter(|r| window.selects(r, by))
         .collect();
-    let report_rows: Vec<ReportRow> = rows.iter().map(|r| ReportRow::new(r, ClassColumns::default(), None, report_zone)).collect();
+    let report_rows: Vec<ReportRow> = rows
+        .iter()
+        .map(|r| ReportRow::new(r, ClassColumns::default(), None, report_zone))
+        .collect();
 
     let mut rows_by_outcome = BTreeMap::new();
     for row in &rows {
@@ -377,7 +432,11 @@ fn finish(failures: &[String]) -> anyhow::Result<ExitCode> {
     for failure in failures {
         eprintln!("mailtrail: {failure}");
     }
-    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn print_metadata(m: &Metadata) {
@@ -390,16 +449,26 @@ fn print_metadata(m: &Metadata) {
         lines.irrelevant,
         lines.unrecognised
     );
-    eprintln!("# log times without offset read in {} ({}); report times in {}", m.log_zone, m.log_zone_source, m.report_zone);
+    eprintln!(
+        "# log times without offset read in {} ({}); report times in {}",
+        m.log_zone, m.log_zone_source, m.report_zone
+    );
     if m.clock.ambiguous_times + m.clock.gap_times_shifted + m.clock.invalid_dates > 0 {
         eprintln!(
             "# clock: {} ambiguous (fold) times, {} in the second pass; {} gap times shifted; {} invalid dates",
-            m.clock.ambiguous_times, m.clock.ambiguous_resolved_to_second_pass, m.clock.gap_times_shifted, m.clock.invalid_dates
+            m.clock.ambiguous_times,
+            m.clock.ambiguous_resolved_to_second_pass,
+            m.clock.gap_times_shifted,
+            m.clock.invalid_dates
         );
     }
     let since = m.window_since.as_deref().unwrap_or("-∞");
     let until = m.window_until.as_deref().unwrap_or("+∞");
-    let counts: Vec<String> = m.rows_by_outcome.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let counts: Vec<String> = m
+        .rows_by_outcome
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     eprintln!(
         "# window [{since}, {until}) by {}; outcomes {}: {} row(s){}{}",
         m.window_by,
@@ -413,13 +482,14 @@ fn print_metadata(m: &Metadata) {
 fn lines(args: LinesArgs) -> anyhow::Result<ExitCode> {
     let (zone, _) = log_zone(&args.input)?;
     let inputs: Vec<Input> = args.input.logs.iter().map(|p| Input::from_arg(p)).collect();
-    let mut parser = ParserOptions::new(zone);
-    parser.default_host = args.input.host.clone();
-    let mut options = ScanOptions::new(parser);
-    options.year = args.input.year;
+    let options = scan_options(&args.input, zone);
     let mut out = BufWriter::new(io::stdout().lock());
     let mut failures = Vec::new();
-    writeln!(out, "{:>10} {:>10} {:>10} {:>12} {:>7}  input", "lines", "events", "irrelevant", "unrecognised", "unrec%")?;
+    writeln!(
+        out,
+        "{:>10} {:>10} {:>10} {:>12} {:>7}  input",
+        "lines", "events", "irrelevant", "unrecognised", "unrec%"
+    )?;
     for input in &inputs {
         let scanned = match scan_input(input, &options) {
             Ok(s) => s,
@@ -433,15 +503,31 @@ fn lines(args: LinesArgs) -> anyhow::Result<ExitCode> {
         }
         let c = &scanned.log.counts;
         let unrecognised = c.unrecognised_total();
-        let share = if c.total() == 0 { 0.0 } else { 100.0 * unrecognised as f64 / c.total() as f64 };
-        writeln!(out, "{:>10} {:>10} {:>10} {:>12} {:>6.1}%  {}", c.total(), c.events, c.irrelevant, unrecognised, share, scanned.name)?;
+        let share = if c.total() == 0 {
+            0.0
+        } else {
+            100.0 * unrecognised as f64 / c.total() as f64
+        };
+        writeln!(
+            out,
+            "{:>10} {:>10} {:>10} {:>12} {:>6.1}%  {}",
+            c.total(),
+            c.events,
+            c.irrelevant,
+            unrecognised,
+            share,
+            scanned.name
+        )?;
         if args.show_unrecognised {
             for sample in &scanned.log.unrecognised_samples {
-                writeln!(out, "    @{} [{}] {}", sample.offset, sample.reason, sample.text)?;
+                writeln!(
+                    out,
+                    "    @{} [{}] {}",
+                    sample.offset, sample.reason, sample.text
+                )?;
             }
         }
     }
     out.flush()?;
     finish(&failures)
 }
-

@@ -56,7 +56,8 @@ pub struct ReportRow {
 
 /// Formats an instant as RFC 3339 with the offset of `zone`.
 pub fn format_time(t: DateTime<Utc>, zone: Tz) -> String {
-    t.with_timezone(&zone).to_rfc3339_opts(SecondsFormat::Secs, false)
+    t.with_timezone(&zone)
+        .to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -68,10 +69,21 @@ fn opt_text(bytes: Option<&bstr::BString>) -> Option<String> {
 }
 
 impl ReportRow {
-    pub fn new(row: &RecipientOutcome, class: ClassColumns, ticket: Option<String>, zone: Tz) -> ReportRow {
+    pub fn new(
+        row: &RecipientOutcome,
+        class: ClassColumns,
+        ticket: Option<String>,
+        zone: Tz,
+    ) -> ReportRow {
         let failure = row.last_failure.as_ref();
         let reply = row.reply();
-        let sender = row.sender.as_ref().map(|s| if s.is_empty() { "<>".to_string() } else { text(s) });
+        let sender = row.sender.as_ref().map(|s| {
+            if s.is_empty() {
+                "<>".to_string()
+            } else {
+                text(s)
+            }
+        });
         ReportRow {
             received_at: row.received_at.map(|t| format_time(t, zone)),
             host: text(&row.host),
@@ -99,12 +111,21 @@ impl ReportRow {
 
 /// Reasons may hold multi-line SMTP replies; a report cell is one line.
 fn one_line(text: &str) -> String {
-    if text.contains(['\n', '\r']) { text.replace("\r\n", " ").replace(['\n', '\r'], " ") } else { text.to_string() }
+    if text.contains(['\n', '\r']) {
+        text.replace("\r\n", " ").replace(['\n', '\r'], " ")
+    } else {
+        text.to_string()
+    }
 }
 
 /// Writes rows in `format`. `metadata` goes into the document for JSON
 /// formats; for table and CSV the caller prints it to stderr.
-pub fn write_rows<W: Write, M: Serialize>(out: &mut W, format: Format, rows: &[ReportRow], metadata: &M) -> io::Result<()> {
+pub fn write_rows<W: Write, M: Serialize>(
+    out: &mut W,
+    format: Format,
+    rows: &[ReportRow],
+    metadata: &M,
+) -> io::Result<()> {
     match format {
         Format::Csv => {
             let mut writer = csv::Writer::from_writer(out);
@@ -179,7 +200,17 @@ fn write_table<W: Write>(out: &mut W, rows: &[ReportRow]) -> io::Result<()> {
     if rows.is_empty() {
         return writeln!(out, "(no matching recipients)");
     }
-    let header = ["LAST ATTEMPT", "QUEUE ID", "RECIPIENT", "OUTCOME", "CATEGORY", "CODE", "REMOTE HOST", "TICKET", "REASON"];
+    let header = [
+        "LAST ATTEMPT",
+        "QUEUE ID",
+        "RECIPIENT",
+        "OUTCOME",
+        "CATEGORY",
+        "CODE",
+        "REMOTE HOST",
+        "TICKET",
+        "REASON",
+    ];
     let cells: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
@@ -190,7 +221,11 @@ fn write_table<W: Write>(out: &mut W, rows: &[ReportRow]) -> io::Result<()> {
                 (None, None) => String::new(),
             };
             [
-                r.last_attempt_at.clone().or_else(|| r.received_at.clone()).unwrap_or_default().replace('T', " "),
+                r.last_attempt_at
+                    .clone()
+                    .or_else(|| r.received_at.clone())
+                    .unwrap_or_default()
+                    .replace('T', " "),
                 r.queue_id.clone(),
                 r.recipient.clone(),
                 r.outcome.to_string(),
@@ -209,7 +244,10 @@ fn write_table<W: Write>(out: &mut W, rows: &[ReportRow]) -> io::Result<()> {
         }
     }
     // The reason takes what is left of the terminal width.
-    let terminal_width = std::env::var("COLUMNS").ok().and_then(|c| c.parse::<usize>().ok()).unwrap_or(200);
+    let terminal_width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(200);
     let fixed: usize = widths[..8].iter().map(|w| w + 2).sum();
     widths[8] = widths[8].min(terminal_width.saturating_sub(fixed).max(30));
     let line = |out: &mut W, row: &[String]| -> io::Result<()> {

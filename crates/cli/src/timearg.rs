@@ -6,7 +6,11 @@ use chrono_tz::Tz;
 
 /// Parses an IANA zone name (`Europe/Berlin`, `UTC`).
 pub fn parse_zone(text: &str) -> anyhow::Result<Tz> {
-    text.parse::<Tz>().map_err(|_| anyhow::anyhow!("unknown time zone '{text}' (expected an IANA name such as UTC or Europe/Berlin)"))
+    text.parse::<Tz>().map_err(|_| {
+        anyhow::anyhow!(
+            "unknown time zone '{text}' (expected an IANA name such as UTC or Europe/Berlin)"
+        )
+    })
 }
 
 /// The system's zone: `$TZ` when it names an IANA zone, else the zone the
@@ -18,7 +22,10 @@ pub fn system_zone() -> (Tz, &'static str) {
             return (zone, "system ($TZ)");
         }
     }
-    match iana_time_zone::get_timezone().ok().and_then(|name| name.parse::<Tz>().ok()) {
+    match iana_time_zone::get_timezone()
+        .ok()
+        .and_then(|name| name.parse::<Tz>().ok())
+    {
         Some(zone) => (zone, "system"),
         None => (Tz::UTC, "default (system zone unknown)"),
     }
@@ -43,12 +50,19 @@ pub fn parse_time(text: &str, zone: Tz) -> anyhow::Result<DateTime<Utc>> {
 }
 
 fn parse_naive(text: &str) -> Option<NaiveDateTime> {
-    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
             return Some(t);
         }
     }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0))
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
 }
 
 #[cfg(test)]
@@ -58,12 +72,33 @@ mod tests {
     #[test]
     fn forms() {
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
-        assert_eq!(parse_time("2024-04-09T18:00:00+02:00", berlin).unwrap().to_rfc3339(), "2024-04-09T16:00:00+00:00");
-        assert_eq!(parse_time("2024-04-09 18:00", berlin).unwrap().to_rfc3339(), "2024-04-09T16:00:00+00:00");
-        assert_eq!(parse_time("2024-04-09 18:00:30", Tz::UTC).unwrap().to_rfc3339(), "2024-04-09T18:00:30+00:00");
-        assert_eq!(parse_time("2024-04-09", Tz::UTC).unwrap().to_rfc3339(), "2024-04-09T00:00:00+00:00");
+        assert_eq!(
+            parse_time("2024-04-09T18:00:00+02:00", berlin)
+                .unwrap()
+                .to_rfc3339(),
+            "2024-04-09T16:00:00+00:00"
+        );
+        assert_eq!(
+            parse_time("2024-04-09 18:00", berlin).unwrap().to_rfc3339(),
+            "2024-04-09T16:00:00+00:00"
+        );
+        assert_eq!(
+            parse_time("2024-04-09 18:00:30", Tz::UTC)
+                .unwrap()
+                .to_rfc3339(),
+            "2024-04-09T18:00:30+00:00"
+        );
+        assert_eq!(
+            parse_time("2024-04-09", Tz::UTC).unwrap().to_rfc3339(),
+            "2024-04-09T00:00:00+00:00"
+        );
         assert!(parse_time("yesterday", Tz::UTC).is_err());
-        assert!(parse_time("2024-03-31 02:30", berlin).unwrap_err().to_string().contains("gap"));
+        assert!(
+            parse_time("2024-03-31 02:30", berlin)
+                .unwrap_err()
+                .to_string()
+                .contains("gap")
+        );
         assert!(parse_zone("Mars/Olympus").is_err());
     }
 }

@@ -22,7 +22,10 @@ pub struct ParserOptions {
 impl ParserOptions {
     /// Options reading zoneless times in `zone`, with no default host.
     pub fn new(zone: Tz) -> ParserOptions {
-        ParserOptions { zone, default_host: None }
+        ParserOptions {
+            zone,
+            default_host: None,
+        }
     }
 }
 
@@ -115,7 +118,13 @@ impl LineParser {
     /// A parser with fresh state.
     pub fn new(options: ParserOptions) -> LineParser {
         let clock = Clock::new(options.zone);
-        LineParser { options, clock, after_exim_entry: false, pending: Vec::new(), assembled: Vec::new() }
+        LineParser {
+            options,
+            clock,
+            after_exim_entry: false,
+            pending: Vec::new(),
+            assembled: Vec::new(),
+        }
     }
 
     /// A parser continuing from a clock state (for a chunk of a file).
@@ -156,13 +165,20 @@ impl LineParser {
                 let Some(at) = self.clock.resolve(&prefix.stamp) else {
                     return Parsed::Unrecognised("invalid timestamp");
                 };
-                return event_from_body(at, Mta::Exim, host, None, prefix.id, exim::parse_body(prefix.id, text));
+                return event_from_body(
+                    at,
+                    Mta::Exim,
+                    host,
+                    None,
+                    prefix.id,
+                    exim::parse_body(prefix.id, text),
+                );
             }
         }
         if let Some(envelope) = wrapper::unwrap_line(line) {
             return self.parse_enveloped(envelope);
         }
-        if self.after_exim_entry && matches!(line[0], b' ' | b'\t') {
+        if self.after_exim_entry && is_exim_continuation(line) {
             return Parsed::Irrelevant("continuation");
         }
         self.after_exim_entry = false;
@@ -185,7 +201,14 @@ impl LineParser {
                 return Parsed::Unrecognised("invalid timestamp");
             };
             let parsed = postfix::parse_body(daemon, envelope.body);
-            return event_from_body(at, Mta::Postfix, envelope.host, Some(instance), parsed.queue_id, parsed.body);
+            return event_from_body(
+                at,
+                Mta::Postfix,
+                envelope.host,
+                Some(instance),
+                parsed.queue_id,
+                parsed.body,
+            );
         }
         Parsed::Irrelevant("other program")
     }
@@ -215,16 +238,29 @@ impl LineParser {
                 if self.pending.len() >= MAX_PENDING_SPLITS {
                     self.pending.remove(0);
                 }
-                self.pending.push(PendingSplit { pid: envelope.pid, next_index: 2, text: text.to_vec() });
+                self.pending.push(PendingSplit {
+                    pid: envelope.pid,
+                    next_index: 2,
+                    text: text.to_vec(),
+                });
                 return Parsed::Irrelevant("split part");
             }
         }
-        let host = envelope.host.or(self.options.default_host.as_deref().map(BStr::new));
+        let host = envelope
+            .host
+            .or(self.options.default_host.as_deref().map(BStr::new));
         if let Some((prefix, rest)) = exim::parse_prefix(text) {
             let Some(at) = self.clock.resolve(&prefix.stamp) else {
                 return Parsed::Unrecognised("invalid timestamp");
             };
-            return event_from_body(at, Mta::Exim, host, None, prefix.id, exim::parse_body(prefix.id, rest));
+            return event_from_body(
+                at,
+                Mta::Exim,
+                host,
+                None,
+                prefix.id,
+                exim::parse_body(prefix.id, rest),
+            );
         }
         // `syslog_timestamp = false`: the envelope's time, then optional
         // `[pid] ` and message id.
@@ -236,7 +272,9 @@ impl LineParser {
         };
         if text.first() == Some(&b'[') {
             if let Some(close) = memchr::memchr(b']', text) {
-                text = text[close + 1..].strip_prefix(b" ").unwrap_or(&text[close + 1..]);
+                text = text[close + 1..]
+                    .strip_prefix(b" ")
+                    .unwrap_or(&text[close + 1..]);
             }
         }
         let (first, rest) = match memchr::memchr(b' ', text) {
@@ -244,9 +282,32 @@ impl LineParser {
             None => (text, &text[text.len()..]),
         };
         let id = crate::id::is_exim_id(first).then(|| BStr::new(first));
-        let body = if id.is_some() { exim::parse_body(id, rest) } else { exim::parse_body(None, text) };
+        let body = if id.is_some() {
+            exim::parse_body(id, rest)
+        } else {
+            exim::parse_body(None, text)
+        };
         event_from_body(at, Mta::Exim, host, None, id, body)
     }
+}
+
+/// Lines Exim writes after an entry without a timestamp of their own:
+/// indented continuations (`  Suggested action: …`) and the reject log's
+/// header block (`Envelope-from: <…>`, `P Received: …`, `I Message-Id: …`).
+/// Anything else without a timestamp stays unrecognised, so junk is shown.
+fn is_exim_continuation(line: &[u8]) -> bool {
+    if matches!(line[0], b' ' | b'\t') || line.starts_with(b"Envelope-") {
+        return true;
+    }
+    // `F From: …`: a one-character spool flag, a space, a header name, `:`.
+    if line.len() > 3 && (line[0].is_ascii_uppercase() || line[0] == b'*') && line[1] == b' ' {
+        let name_len = line[2..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
+            .count();
+        return name_len > 0 && line.get(2 + name_len) == Some(&b':');
+    }
+    false
 }
 
 fn event_from_body<'a>(
@@ -258,7 +319,14 @@ fn event_from_body<'a>(
     body: Body<'a>,
 ) -> Parsed<'a> {
     match body {
-        Body::Event(kind) => Parsed::Event(Event { at, mta, host, instance, queue_id, kind }),
+        Body::Event(kind) => Parsed::Event(Event {
+            at,
+            mta,
+            host,
+            instance,
+            queue_id,
+            kind,
+        }),
         Body::Irrelevant(label) => Parsed::Irrelevant(label),
         Body::Unrecognised(label) => Parsed::Unrecognised(label),
     }
