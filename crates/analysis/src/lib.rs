@@ -39,5 +39,7 @@ mod scan;
 
 pub use crate::outcome::{Outcome, RecipientOutcome, UnknownOutcome, Window, WindowBy, outcomes};
 pub use crate::partial::{LineSample, PartialLog, RejectionRecord, UNRECOGNISED_SAMPLES};
-pub use crate::record::{Failure, MessageKey, MessageRecord, QueueState, RecipientRecord, Terminal};
+pub use crate::record::{
+    Failure, MessageKey, MessageRecord, QueueState, RecipientRecord, Terminal,
+};
 pub use crate::scan::{PartialScanError, ScanOptions, scan_bytes, scan_reader, take_partial};

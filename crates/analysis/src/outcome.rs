@@ -49,8 +49,14 @@ impl Outcome {
     ];
 
     /// The outcomes `undelivered` reports unless told otherwise.
-    pub const UNDELIVERED: [Outcome; 6] =
-        [Outcome::Bounced, Outcome::Expired, Outcome::Pending, Outcome::Frozen, Outcome::Removed, Outcome::Discarded];
+    pub const UNDELIVERED: [Outcome; 6] = [
+        Outcome::Bounced,
+        Outcome::Expired,
+        Outcome::Pending,
+        Outcome::Frozen,
+        Outcome::Removed,
+        Outcome::Discarded,
+    ];
 
     /// The lower-case name used in reports and options.
     pub fn name(self) -> &'static str {
@@ -76,14 +82,19 @@ impl fmt::Display for Outcome {
 
 /// An outcome name that is not one of [`Outcome::ALL`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown outcome '{0}' (expected one of: delivered, delayed, bounced, expired, pending, frozen, removed, rejected, discarded, all)")]
+#[error(
+    "unknown outcome '{0}' (expected one of: delivered, delayed, bounced, expired, pending, frozen, removed, rejected, discarded, all)"
+)]
 pub struct UnknownOutcome(pub String);
 
 impl FromStr for Outcome {
     type Err = UnknownOutcome;
 
     fn from_str(s: &str) -> Result<Outcome, UnknownOutcome> {
-        Outcome::ALL.into_iter().find(|o| o.name() == s).ok_or_else(|| UnknownOutcome(s.to_string()))
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.name() == s)
+            .ok_or_else(|| UnknownOutcome(s.to_string()))
     }
 }
 
@@ -133,7 +144,10 @@ pub struct RecipientOutcome {
 impl RecipientOutcome {
     /// The reply codes of the last failure.
     pub fn reply(&self) -> SmtpReply {
-        self.last_failure.as_ref().map(|f| f.reply).unwrap_or_default()
+        self.last_failure
+            .as_ref()
+            .map(|f| f.reply)
+            .unwrap_or_default()
     }
 
     /// The recipient's domain, lower-cased.
@@ -172,7 +186,11 @@ pub fn outcomes(log: &PartialLog) -> Vec<RecipientOutcome> {
             outcome: Outcome::Rejected,
             last_failure: Some(Failure {
                 at: rejection.at,
-                status: if rejection.temporary { AttemptStatus::Deferred } else { AttemptStatus::Bounced },
+                status: if rejection.temporary {
+                    AttemptStatus::Deferred
+                } else {
+                    AttemptStatus::Bounced
+                },
                 reply: rejection.reply,
                 phase: None,
                 reason: rejection.reason.clone(),
@@ -195,8 +213,15 @@ pub fn outcomes(log: &PartialLog) -> Vec<RecipientOutcome> {
     rows
 }
 
-fn message_rows(host: BString, queue_id: BString, record: &MessageRecord, rows: &mut Vec<RecipientOutcome>) {
-    let received_at = record.received_at.or_else(|| id_time(record.mta, &queue_id));
+fn message_rows(
+    host: BString,
+    queue_id: BString,
+    record: &MessageRecord,
+    rows: &mut Vec<RecipientOutcome>,
+) {
+    let received_at = record
+        .received_at
+        .or_else(|| id_time(record.mta, &queue_id));
     let base = RecipientOutcome {
         host,
         queue_id,
@@ -218,11 +243,18 @@ fn message_rows(host: BString, queue_id: BString, record: &MessageRecord, rows: 
     };
     let before = rows.len();
     for recipient in &record.recipients {
-        if recipient.terminal.as_ref().is_some_and(|t| t.status == AttemptStatus::Probe) {
+        if recipient
+            .terminal
+            .as_ref()
+            .is_some_and(|t| t.status == AttemptStatus::Probe)
+        {
             continue;
         }
         let mut row = base.clone();
-        row.recipient = recipient.original.clone().unwrap_or_else(|| recipient.address.clone());
+        row.recipient = recipient
+            .original
+            .clone()
+            .unwrap_or_else(|| recipient.address.clone());
         fill_recipient(&mut row, record, recipient);
         rows.push(row);
     }
@@ -232,7 +264,10 @@ fn message_rows(host: BString, queue_id: BString, record: &MessageRecord, rows: 
     if !finished {
         for listed in &record.listed_recipients {
             let seen = record.recipients.iter().any(|r| {
-                [Some(&r.address), r.original.as_ref()].into_iter().flatten().any(|a| a.eq_ignore_ascii_case(listed))
+                [Some(&r.address), r.original.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a.eq_ignore_ascii_case(listed))
             });
             if !seen {
                 let mut row = base.clone();
@@ -260,7 +295,10 @@ fn fill_recipient(row: &mut RecipientOutcome, record: &MessageRecord, recipient:
     row.failure_times = recipient.failure_times.clone();
     row.first_failure_at = recipient.failure_times.first().copied();
     row.last_failure = recipient.last_failure.clone();
-    row.reason = recipient.last_failure.as_ref().and_then(|f| f.reason.clone());
+    row.reason = recipient
+        .last_failure
+        .as_ref()
+        .and_then(|f| f.reason.clone());
     row.outcome = match &recipient.terminal {
         Some(terminal) => match terminal.status {
             AttemptStatus::Delivered if recipient.deferrals > 0 => Outcome::Delayed,
@@ -274,7 +312,10 @@ fn fill_recipient(row: &mut RecipientOutcome, record: &MessageRecord, recipient:
         },
         None if recipient.error_ignored.is_some() => Outcome::Bounced,
         None => {
-            let expired_with_queue = record.queue.expired.filter(|_| recipient.last_failure.is_some());
+            let expired_with_queue = record
+                .queue
+                .expired
+                .filter(|_| recipient.last_failure.is_some());
             if let Some(at) = expired_with_queue {
                 row.failure_times.push(at);
                 Outcome::Expired

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use bstr::BString;
 use chrono::{DateTime, Utc};
-use mailtrail_parse::{ClockStats, Event, EventKind, LineCounts, Mta, Parsed, RejectStage, SmtpReply};
+use mailtrail_parse::{
+    ClockStats, Event, EventKind, LineCounts, Mta, Parsed, RejectStage, SmtpReply,
+};
 
 use crate::record::{MessageKey, MessageRecord, key_into};
 
@@ -86,7 +88,11 @@ impl PartialLog {
             Parsed::Unrecognised(reason) => {
                 if self.unrecognised_samples.len() < UNRECOGNISED_SAMPLES {
                     let text = BString::from(&line[..line.len().min(1024)]);
-                    self.unrecognised_samples.push(LineSample { offset, reason, text });
+                    self.unrecognised_samples.push(LineSample {
+                        offset,
+                        reason,
+                        text,
+                    });
                 }
             }
         }
@@ -111,7 +117,9 @@ impl PartialLog {
                 client_host: rejection.client_host.map(ToOwned::to_owned),
                 client_ip: rejection.client_ip.map(ToOwned::to_owned),
                 reply: rejection.reply,
-                reason: rejection.reason.map(|r| BString::from(mailtrail_parse::unescape(r).into_owned())),
+                reason: rejection
+                    .reason
+                    .map(|r| BString::from(mailtrail_parse::unescape(r).into_owned())),
             });
             return;
         }
@@ -133,7 +141,8 @@ impl PartialLog {
                 None => {
                     let mut record = MessageRecord::new(event.mta, event.at);
                     record.apply(event);
-                    self.messages.insert(scratch.as_slice().into(), vec![record]);
+                    self.messages
+                        .insert(scratch.as_slice().into(), vec![record]);
                 }
             }
         }
@@ -160,7 +169,8 @@ impl PartialLog {
             (a, b) => a.or(b),
         };
         let room = UNRECOGNISED_SAMPLES.saturating_sub(self.unrecognised_samples.len());
-        self.unrecognised_samples.extend(later.unrecognised_samples.into_iter().take(room));
+        self.unrecognised_samples
+            .extend(later.unrecognised_samples.into_iter().take(room));
         self
     }
 }

@@ -9,7 +9,10 @@
 
 use bstr::{BStr, BString, ByteSlice};
 use chrono::{DateTime, Utc};
-use mailtrail_parse::{Attempt, AttemptStatus, Event, EventKind, Lifecycle, Mta, NotificationKind, Reception, SmtpReply};
+use mailtrail_parse::{
+    Attempt, AttemptStatus, Event, EventKind, Lifecycle, Mta, NotificationKind, Reception,
+    SmtpReply,
+};
 
 /// Identifies a queue entry: the host (and Postfix instance) that wrote it
 /// and its queue id. Queue ids are only unique per host.
@@ -18,7 +21,9 @@ pub type MessageKey = Box<[u8]>;
 /// Builds the key of an event into `scratch` (reused to avoid allocating
 /// per line). Returns false when the event has no queue id.
 pub(crate) fn key_into(event: &Event<'_>, scratch: &mut Vec<u8>) -> bool {
-    let Some(queue_id) = event.queue_id else { return false };
+    let Some(queue_id) = event.queue_id else {
+        return false;
+    };
     scratch.clear();
     if let Some(host) = event.host {
         scratch.extend_from_slice(host);
@@ -143,10 +148,14 @@ impl RecipientRecord {
                     status: attempt.status,
                     reply: attempt.reply,
                     phase: attempt.phase.map(ToOwned::to_owned),
-                    reason: attempt.reason.map(|r| BString::from(mailtrail_parse::unescape(r).into_owned())),
+                    reason: attempt
+                        .reason
+                        .map(|r| BString::from(mailtrail_parse::unescape(r).into_owned())),
                     remote_host: attempt.remote_host.map(ToOwned::to_owned),
                     remote_ip: attempt.remote_ip.map(ToOwned::to_owned),
-                    local: attempt.remote_ip.is_none() && attempt.remote_host.is_none() && attempt.phase.is_none(),
+                    local: attempt.remote_ip.is_none()
+                        && attempt.remote_host.is_none()
+                        && attempt.phase.is_none(),
                 };
                 // An expiry line (`retry timeout exceeded`) carries no SMTP
                 // details: keep the underlying last deferral's, so the
@@ -184,7 +193,9 @@ impl RecipientRecord {
             // An expiry without details in the later part keeps the earlier
             // part's details (see `apply`).
             (Some(failure), Some(previous))
-                if failure.status == AttemptStatus::Expired && failure.reply.code.is_none() && failure.remote_host.is_none() =>
+                if failure.status == AttemptStatus::Expired
+                    && failure.reply.code.is_none()
+                    && failure.remote_host.is_none() =>
             {
                 previous.status = AttemptStatus::Expired;
                 previous.at = failure.at;
@@ -307,11 +318,14 @@ impl MessageRecord {
         self.last_seen = self.last_seen.max(event.at);
         match &event.kind {
             EventKind::Received(reception) => self.apply_reception(event.at, reception),
-            EventKind::Attempt(attempt) => self.recipient_mut(attempt.recipient, attempt.original_recipient).apply(event.at, attempt),
+            EventKind::Attempt(attempt) => self
+                .recipient_mut(attempt.recipient, attempt.original_recipient)
+                .apply(event.at, attempt),
             EventKind::Lifecycle(lifecycle) => self.apply_lifecycle(event.at, lifecycle),
-            EventKind::Notification(notification) => {
-                self.notifications.push((notification.kind, notification.notification_queue_id.to_owned()))
-            }
+            EventKind::Notification(notification) => self.notifications.push((
+                notification.kind,
+                notification.notification_queue_id.to_owned(),
+            )),
             EventKind::Rejected(_) => {}
         }
     }
@@ -322,13 +336,17 @@ impl MessageRecord {
                 *slot = value.map(ToOwned::to_owned);
             }
         }
-        if self.received_at.is_none() && (r.sender.is_some() || r.client_ip.is_some() || r.client_host.is_some()) {
+        if self.received_at.is_none()
+            && (r.sender.is_some() || r.client_ip.is_some() || r.client_host.is_some())
+        {
             self.received_at = Some(at);
         }
         set(&mut self.sender, r.sender);
         set(&mut self.message_id, r.message_id);
         if self.subject.is_none() {
-            self.subject = r.subject.map(|s| BString::from(mailtrail_parse::unescape(s).into_owned()));
+            self.subject = r
+                .subject
+                .map(|s| BString::from(mailtrail_parse::unescape(s).into_owned()));
         }
         set(&mut self.client_host, r.client_host);
         set(&mut self.client_ip, r.client_ip);
@@ -390,10 +408,15 @@ impl MessageRecord {
     }
 
     fn recipient_mut(&mut self, address: &BStr, original: Option<&BStr>) -> &mut RecipientRecord {
-        match self.recipients.iter().position(|r| r.matches(address, original)) {
+        match self
+            .recipients
+            .iter()
+            .position(|r| r.matches(address, original))
+        {
             Some(i) => &mut self.recipients[i],
             None => {
-                self.recipients.push(RecipientRecord::new(address, original));
+                self.recipients
+                    .push(RecipientRecord::new(address, original));
                 self.recipients.last_mut().expect("just pushed")
             }
         }
@@ -423,7 +446,11 @@ impl MessageRecord {
         self.headers.extend(later.headers);
         for recipient in later.recipients {
             let original = recipient.original.as_ref().map(|o| o.as_bstr());
-            match self.recipients.iter().position(|r| r.matches(recipient.address.as_bstr(), original)) {
+            match self
+                .recipients
+                .iter()
+                .position(|r| r.matches(recipient.address.as_bstr(), original))
+            {
                 Some(i) => self.recipients[i].absorb(recipient),
                 None => self.recipients.push(recipient),
             }
@@ -432,7 +459,8 @@ impl MessageRecord {
         let q = later.queue;
         self.queue.completed |= q.completed;
         // Frozen twice in a row: the earlier freeze says since when and why.
-        if !(matches!(self.queue.frozen, Some((true, ..))) && matches!(q.frozen, Some((true, ..)))) {
+        if !(matches!(self.queue.frozen, Some((true, ..))) && matches!(q.frozen, Some((true, ..))))
+        {
             self.queue.frozen = q.frozen.or(self.queue.frozen.take());
         }
         self.queue.removed = q.removed.or(self.queue.removed.take());

@@ -27,7 +27,11 @@ impl ScanOptions {
 
     /// Options with default chunking and no year.
     pub fn new(parser: ParserOptions) -> ScanOptions {
-        ScanOptions { parser, year: None, chunk_size: ScanOptions::DEFAULT_CHUNK_SIZE }
+        ScanOptions {
+            parser,
+            year: None,
+            chunk_size: ScanOptions::DEFAULT_CHUNK_SIZE,
+        }
     }
 
     fn parser(&self, state: Option<ClockState>) -> LineParser {
@@ -50,8 +54,11 @@ impl ScanOptions {
 /// order. The result is identical to a sequential scan.
 pub fn scan_bytes(data: &[u8], options: &ScanOptions) -> PartialLog {
     let starts = chunk_starts(data, options);
-    let bounds: Vec<(usize, usize, ClockState)> =
-        starts.iter().enumerate().map(|(i, &(start, state))| (start, starts.get(i + 1).map_or(data.len(), |s| s.0), state)).collect();
+    let bounds: Vec<(usize, usize, ClockState)> = starts
+        .iter()
+        .enumerate()
+        .map(|(i, &(start, state))| (start, starts.get(i + 1).map_or(data.len(), |s| s.0), state))
+        .collect();
     let partials: Vec<PartialLog> = bounds
         .par_iter()
         .map(|&(start, end, state)| {
@@ -62,7 +69,10 @@ pub fn scan_bytes(data: &[u8], options: &ScanOptions) -> PartialLog {
             partial
         })
         .collect();
-    partials.into_iter().reduce(PartialLog::merge).unwrap_or_default()
+    partials
+        .into_iter()
+        .reduce(PartialLog::merge)
+        .unwrap_or_default()
 }
 
 /// Scans a stream sequentially, block by block; memory stays bounded by the
@@ -129,7 +139,13 @@ impl std::error::Error for PartialScanError {
 
 fn with_partial(error: io::Error, partial: PartialLog) -> io::Error {
     let kind = error.kind();
-    io::Error::new(kind, PartialScanError { partial: Box::new(partial), source: error })
+    io::Error::new(
+        kind,
+        PartialScanError {
+            partial: Box::new(partial),
+            source: error,
+        },
+    )
 }
 
 /// Takes back what was scanned before a read error, if the error carries it.
@@ -163,7 +179,9 @@ fn chunk_starts(data: &[u8], options: &ScanOptions) -> Vec<(usize, ClockState)> 
     let chunk_size = options.chunk_size.max(1);
     let mut next = chunk_size;
     while next < data.len() {
-        let Some(newline) = memchr::memchr(b'\n', &data[next..]) else { break };
+        let Some(newline) = memchr::memchr(b'\n', &data[next..]) else {
+            break;
+        };
         let mut start = next + newline + 1;
         loop {
             if start >= data.len() {
@@ -215,7 +233,10 @@ garbage \xff line
         for chunk_size in 1..data.len() + 2 {
             let chunked = scan_bytes(data, &options(chunk_size));
             assert_eq!(chunked.counts, sequential.counts, "chunk size {chunk_size}");
-            assert_eq!(chunked.messages, sequential.messages, "chunk size {chunk_size}");
+            assert_eq!(
+                chunked.messages, sequential.messages,
+                "chunk size {chunk_size}"
+            );
             assert_eq!(chunked.clock, sequential.clock, "chunk size {chunk_size}");
         }
     }
@@ -226,7 +247,13 @@ garbage \xff line
         let records = partial.messages.values().next().unwrap();
         let recipient = &records[0].recipients[0];
         // 02:20 after 02:50 is the second pass: 01:20 UTC, after the 01:10 UTC deferral.
-        assert_eq!(recipient.terminal.as_ref().unwrap().at.to_rfc3339(), "2024-10-27T01:20:00+00:00");
-        assert_eq!(recipient.failure_times[0].to_rfc3339(), "2024-10-27T00:10:00+00:00");
+        assert_eq!(
+            recipient.terminal.as_ref().unwrap().at.to_rfc3339(),
+            "2024-10-27T01:20:00+00:00"
+        );
+        assert_eq!(
+            recipient.failure_times[0].to_rfc3339(),
+            "2024-10-27T00:10:00+00:00"
+        );
     }
 }

@@ -8,7 +8,9 @@
 use bstr::BStr;
 use memchr::memmem;
 
-use crate::event::{Attempt, Body, AttemptStatus, EventKind, Lifecycle, Reception, RejectStage, Rejection};
+use crate::event::{
+    Attempt, AttemptStatus, Body, EventKind, Lifecycle, Reception, RejectStage, Rejection,
+};
 use crate::id::is_exim_id;
 use crate::smtp::SmtpReply;
 use crate::time::{CivilStamp, parse_fraction, parse_iso_datetime, parse_offset};
@@ -67,9 +69,23 @@ pub fn parse_prefix(line: &[u8]) -> Option<(EximPrefix<'_>, &[u8])> {
     };
     let (first, after) = split_token(rest);
     if is_exim_id(first) {
-        return Some((EximPrefix { stamp, pid, id: Some(BStr::new(first)) }, after));
+        return Some((
+            EximPrefix {
+                stamp,
+                pid,
+                id: Some(BStr::new(first)),
+            },
+            after,
+        ));
     }
-    Some((EximPrefix { stamp, pid, id: None }, rest))
+    Some((
+        EximPrefix {
+            stamp,
+            pid,
+            id: None,
+        },
+        rest,
+    ))
 }
 
 /// Parses the text after the prefix.
@@ -103,8 +119,8 @@ fn flag_line(text: &[u8]) -> Option<Body<'_>> {
 /// Keys that may follow an address on delivery lines. An address section
 /// ends at the first token that starts with one of them.
 const DELIVERY_KEYS: &[&[u8]] = &[
-    b"R=", b"T=", b"F=", b"P=", b"Q=", b"H=", b"S=", b"I=", b"X=", b"CV=", b"DN=", b"C=", b"QT=", b"DT=", b"K", b"L",
-    b"PS=", b"A=", b"ST=", b"SRS=", b"PRX=", b"DKIM=",
+    b"R=", b"T=", b"F=", b"P=", b"Q=", b"H=", b"S=", b"I=", b"X=", b"CV=", b"DN=", b"C=", b"QT=",
+    b"DT=", b"K", b"L", b"PS=", b"A=", b"ST=", b"SRS=", b"PRX=", b"DKIM=",
 ];
 
 fn is_delivery_key(token: &[u8]) -> bool {
@@ -113,7 +129,10 @@ fn is_delivery_key(token: &[u8]) -> bool {
             token.starts_with(key)
         } else {
             // Bare flags must match the whole token.
-            token == *key || (token.len() == 2 && token.starts_with(key) && matches!(token[1], b'*' | b'-' | b'.'))
+            token == *key
+                || (token.len() == 2
+                    && token.starts_with(key)
+                    && matches!(token[1], b'*' | b'-' | b'.'))
         }
     })
 }
@@ -166,7 +185,11 @@ fn attempt(rest: &[u8], status: AttemptStatus) -> Body<'_> {
     while pos < rest.len() {
         let (token, tail) = split_token(&rest[pos..]);
         let token_start = pos;
-        if token_start > 0 && (is_delivery_key(token) || token == b"defer" || (token == b"routing" && tail.starts_with(b"defer"))) {
+        if token_start > 0
+            && (is_delivery_key(token)
+                || token == b"defer"
+                || (token == b"routing" && tail.starts_with(b"defer")))
+        {
             section_end = token_start - 1;
             after = &rest[token_start..];
             break;
@@ -176,7 +199,8 @@ fn attempt(rest: &[u8], status: AttemptStatus) -> Body<'_> {
             reason_direct = Some(tail);
             break;
         }
-        if token.ends_with(b":") && token.len() > 1 && !token.starts_with(b":") && !tail.is_empty() {
+        if token.ends_with(b":") && token.len() > 1 && !token.starts_with(b":") && !tail.is_empty()
+        {
             // `addr: reason` (≤ 4.98) — but not `:blackhole:`.
             section_end = token_start + token.len() - 1;
             reason_direct = Some(tail);
@@ -189,7 +213,10 @@ fn attempt(rest: &[u8], status: AttemptStatus) -> Body<'_> {
     if recipient.is_empty() {
         return Body::Unrecognised("delivery line without address");
     }
-    let mut fields = DeliveryFields { reason: reason_direct, ..DeliveryFields::default() };
+    let mut fields = DeliveryFields {
+        reason: reason_direct,
+        ..DeliveryFields::default()
+    };
     if reason_direct.is_none() {
         parse_delivery_fields(after, &mut fields);
     }
@@ -222,7 +249,9 @@ fn attempt(rest: &[u8], status: AttemptStatus) -> Body<'_> {
         if status == AttemptStatus::Bounced && is_expiry_text(text) {
             attempt.status = AttemptStatus::Expired;
         }
-        if status == AttemptStatus::Deferred && memmem::find(text, b"retry time not reached").is_some() {
+        if status == AttemptStatus::Deferred
+            && memmem::find(text, b"retry time not reached").is_some()
+        {
             attempt.skipped = true;
         }
     }
@@ -234,7 +263,11 @@ fn attempt(rest: &[u8], status: AttemptStatus) -> Body<'_> {
 fn is_expiry_text(text: &[u8]) -> bool {
     text.starts_with(b"retry timeout exceeded")
         || memmem::find(text, b"have been failing for a long time").is_some()
-        || memmem::find(text, b"retry time not reached for any host after a long failure period").is_some()
+        || memmem::find(
+            text,
+            b"retry time not reached for any host after a long failure period",
+        )
+        .is_some()
 }
 
 fn parse_delivery_fields<'a>(mut rest: &'a [u8], fields: &mut DeliveryFields<'a>) {
@@ -267,7 +300,9 @@ fn parse_delivery_fields<'a>(mut rest: &'a [u8], fields: &mut DeliveryFields<'a>
             continue;
         }
         if let Some(tail) = rest.strip_prefix(b"defer (") {
-            let Some(close) = memchr::memchr(b')', tail) else { return };
+            let Some(close) = memchr::memchr(b')', tail) else {
+                return;
+            };
             fields.defer_errno = Some(&tail[..close]);
             let tail = &tail[close + 1..];
             if let Some(text) = tail.strip_prefix(b": ") {
@@ -406,8 +441,11 @@ fn host_field(text: &[u8]) -> (Option<&[u8]>, Option<&[u8]>, &[u8], bool) {
 
 /// Reads the SMTP error details out of a failure or deferral text.
 fn analyse_reason<'a>(text: &'a [u8], attempt: &mut Attempt<'a>) {
-    const PREFIXES: [&[u8]; 3] =
-        [b"SMTP error from remote mail server after ", b"SMTP error from remote mailer after ", b"SMTP timeout after "];
+    const PREFIXES: [&[u8]; 3] = [
+        b"SMTP error from remote mail server after ",
+        b"SMTP error from remote mailer after ",
+        b"SMTP timeout after ",
+    ];
     let mut answer = text;
     for prefix in PREFIXES {
         if let Some(at) = memmem::find(text, prefix) {
@@ -471,7 +509,10 @@ pub(crate) fn queue_id_in_confirmation(text: &[u8]) -> Option<&[u8]> {
         return None;
     };
     let value = &text[start..];
-    let len = value.iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'-').count();
+    let len = value
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
+        .count();
     (len >= 5).then(|| &value[..len])
 }
 
@@ -487,7 +528,10 @@ fn reception(rest: &[u8]) -> Body<'_> {
     if sender_token.is_empty() {
         return Body::Unrecognised("arrival without sender");
     }
-    let mut reception = Reception { sender: Some(BStr::new(strip_angles(sender_token))), ..Reception::default() };
+    let mut reception = Reception {
+        sender: Some(BStr::new(strip_angles(sender_token))),
+        ..Reception::default()
+    };
     while !tail.is_empty() {
         if let Some(host) = tail.strip_prefix(b"H=") {
             let (name, ip, after, _) = host_field(host);
@@ -562,7 +606,9 @@ fn message_line(text: &[u8]) -> Body<'_> {
     }
     if let Some(at) = memmem::find(text, b": error ignored") {
         let (address, original) = split_address(&text[..at]);
-        return lifecycle(Lifecycle::ErrorIgnored(BStr::new(original.unwrap_or(address))));
+        return lifecycle(Lifecycle::ErrorIgnored(BStr::new(
+            original.unwrap_or(address),
+        )));
     }
     if let Some(event) = rejection(text) {
         return event;
@@ -618,13 +664,19 @@ fn rejection(text: &[u8]) -> Option<Body<'_>> {
     if text[at..].starts_with(b"temporarily ") {
         temporary = true;
     }
-    let after = text[at..].strip_prefix(b"temporarily ").unwrap_or(&text[at..]);
+    let after = text[at..]
+        .strip_prefix(b"temporarily ")
+        .unwrap_or(&text[at..]);
     let what = after.strip_prefix(b"rejected ")?;
     // Fields before `rejected`: H=, F=, U=, X=, … Only lines whose first
     // token is a field are rejections (free text mentioning "rejected" is
     // not).
     let first = token_of(fields_part);
-    if !fields_part.is_empty() && !(first.starts_with(b"H=") || first.starts_with(b"F=") || first.starts_with(b"U=") || first == b"DS")
+    if !fields_part.is_empty()
+        && !(first.starts_with(b"H=")
+            || first.starts_with(b"F=")
+            || first.starts_with(b"U=")
+            || first == b"DS")
     {
         return None;
     }
@@ -672,7 +724,11 @@ fn rejection(text: &[u8]) -> Option<Body<'_>> {
         RejectStage::Helo
     } else if subject.starts_with(b"connection") {
         RejectStage::Connect
-    } else if subject.starts_with(b"after DATA") || subject.starts_with(b"DATA") || subject.starts_with(b"by ") || subject.starts_with(b"during MIME") {
+    } else if subject.starts_with(b"after DATA")
+        || subject.starts_with(b"DATA")
+        || subject.starts_with(b"by ")
+        || subject.starts_with(b"during MIME")
+    {
         RejectStage::Data
     } else {
         RejectStage::Other
@@ -730,7 +786,9 @@ fn no_id_line(text: &[u8]) -> Body<'_> {
             return Body::Irrelevant(label);
         }
     }
-    if memmem::find(text, b"authenticator failed").is_some() || memmem::find(text, b"sender verify").is_some() {
+    if memmem::find(text, b"authenticator failed").is_some()
+        || memmem::find(text, b"sender verify").is_some()
+    {
         return Body::Irrelevant("connection");
     }
     if text.is_empty() {
@@ -756,17 +814,25 @@ fn skip_space(text: &[u8]) -> &[u8] {
 }
 
 fn trim_end(text: &[u8]) -> &[u8] {
-    let n = text.iter().rev().take_while(|&&b| b == b' ' || b == b'\r').count();
+    let n = text
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b' ' || b == b'\r')
+        .count();
     &text[..text.len() - n]
 }
 
 fn strip_angles(text: &[u8]) -> &[u8] {
-    text.strip_prefix(b"<").and_then(|t| t.strip_suffix(b">")).unwrap_or(text)
+    text.strip_prefix(b"<")
+        .and_then(|t| t.strip_suffix(b">"))
+        .unwrap_or(text)
 }
 
 fn ascii_u64(text: &[u8]) -> Option<u64> {
     if text.is_empty() || text.len() > 19 {
         return None;
     }
-    text.iter().try_fold(0u64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0')))
+    text.iter().try_fold(0u64, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
+    })
 }

@@ -14,7 +14,9 @@ fn base62_value(b: u8) -> Option<u64> {
 }
 
 fn base62(text: &[u8]) -> Option<u64> {
-    text.iter().try_fold(0u64, |acc, &b| Some(acc.checked_mul(62)? + base62_value(b)?))
+    text.iter().try_fold(0u64, |acc, &b| {
+        Some(acc.checked_mul(62)? + base62_value(b)?)
+    })
 }
 
 /// True when `text` is exactly an Exim message id: `6-6-2` (Exim ≤ 4.96)
@@ -29,8 +31,20 @@ fn base62(text: &[u8]) -> Option<u64> {
 pub fn is_exim_id(text: &[u8]) -> bool {
     let alnum = |s: &[u8]| s.iter().all(u8::is_ascii_alphanumeric);
     match text.len() {
-        16 => text[6] == b'-' && text[13] == b'-' && alnum(&text[..6]) && alnum(&text[7..13]) && alnum(&text[14..]),
-        23 => text[6] == b'-' && text[18] == b'-' && alnum(&text[..6]) && alnum(&text[7..18]) && alnum(&text[19..]),
+        16 => {
+            text[6] == b'-'
+                && text[13] == b'-'
+                && alnum(&text[..6])
+                && alnum(&text[7..13])
+                && alnum(&text[14..])
+        }
+        23 => {
+            text[6] == b'-'
+                && text[18] == b'-'
+                && alnum(&text[..6])
+                && alnum(&text[7..18])
+                && alnum(&text[19..])
+        }
         _ => false,
     }
 }
@@ -72,7 +86,11 @@ pub enum PostfixIdKind {
 /// assert_eq!(postfix_id_kind(b"NOQUEUE"), None);
 /// ```
 pub fn postfix_id_kind(text: &[u8]) -> Option<PostfixIdKind> {
-    if text.len() >= 6 && text.iter().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(b)) {
+    if text.len() >= 6
+        && text
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(b))
+    {
         return Some(PostfixIdKind::Short);
     }
     // The separator is the last `z` at offset ≥ 10; the part after it (the
@@ -124,17 +142,32 @@ mod tests {
 
     #[test]
     fn old_format_id_time() {
-        assert_eq!(exim_id_time(b"16VDhn-0001bo-D3").unwrap().to_rfc3339(), "2002-01-28T15:28:23+00:00");
+        assert_eq!(
+            exim_id_time(b"16VDhn-0001bo-D3").unwrap().to_rfc3339(),
+            "2002-01-28T15:28:23+00:00"
+        );
     }
 
     #[test]
     fn long_ids_with_z_in_time_part() {
-        for id in ["3mJddz5fh3z7sdM", "3mhh843cz2zCpsL", "4TwNdH5zwCz7fxV", "3p7RMT0zrYz20p"] {
-            assert_eq!(postfix_id_kind(id.as_bytes()), Some(PostfixIdKind::Long), "{id}");
+        for id in [
+            "3mJddz5fh3z7sdM",
+            "3mhh843cz2zCpsL",
+            "4TwNdH5zwCz7fxV",
+            "3p7RMT0zrYz20p",
+        ] {
+            assert_eq!(
+                postfix_id_kind(id.as_bytes()),
+                Some(PostfixIdKind::Long),
+                "{id}"
+            );
             assert!(postfix_long_id_time(id.as_bytes()).is_some(), "{id}");
         }
         assert_eq!(
-            postfix_long_id_time(b"3pJjgB6dpKz1JBPW").unwrap().format("%Y-%m-%d %H:%M:%S").to_string(),
+            postfix_long_id_time(b"3pJjgB6dpKz1JBPW")
+                .unwrap()
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
             "2015-12-14 00:06:14"
         );
     }

@@ -45,10 +45,12 @@ mod time;
 pub mod wrapper;
 
 pub use crate::event::{
-    Attempt, AttemptStatus, Body, Event, EventKind, Lifecycle, Mta, Notification, NotificationKind, Reception,
-    RejectStage, Rejection,
+    Attempt, AttemptStatus, Body, Event, EventKind, Lifecycle, Mta, Notification, NotificationKind,
+    Reception, RejectStage, Rejection,
 };
-pub use crate::id::{PostfixIdKind, exim_id_time, is_exim_id, postfix_id_kind, postfix_long_id_time};
+pub use crate::id::{
+    PostfixIdKind, exim_id_time, is_exim_id, postfix_id_kind, postfix_long_id_time,
+};
 pub use crate::parser::{LineCounts, LineParser, Parsed, ParserOptions};
 pub use crate::smtp::{EnhancedCode, SmtpReply};
 pub use crate::text::unescape;

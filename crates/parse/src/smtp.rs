@@ -68,12 +68,15 @@ impl SmtpReply {
     pub fn find(text: &[u8]) -> SmtpReply {
         let mut i = 0;
         while i + 3 <= text.len() {
-            let at_word_start = i == 0 || !text[i - 1].is_ascii_alphanumeric() && text[i - 1] != b'.';
+            let at_word_start =
+                i == 0 || !text[i - 1].is_ascii_alphanumeric() && text[i - 1] != b'.';
             if at_word_start
                 && matches!(text[i], b'2' | b'4' | b'5')
                 && text[i + 1].is_ascii_digit()
                 && text[i + 2].is_ascii_digit()
-                && text.get(i + 3).is_none_or(|&b| matches!(b, b' ' | b'-' | b'\t' | b'\\' | b'"' | b')' | b';' | b','))
+                && text.get(i + 3).is_none_or(|&b| {
+                    matches!(b, b' ' | b'-' | b'\t' | b'\\' | b'"' | b')' | b';' | b',')
+                })
             {
                 let code = u16::from(text[i] - b'0') * 100
                     + u16::from(text[i + 1] - b'0') * 10
@@ -82,11 +85,17 @@ impl SmtpReply {
                 let enhanced = parse_enhanced_prefix(rest)
                     .map(|(e, _)| e)
                     .filter(|e| e.class == text[i] - b'0');
-                return SmtpReply { code: Some(code), enhanced };
+                return SmtpReply {
+                    code: Some(code),
+                    enhanced,
+                };
             }
             i += 1;
         }
-        SmtpReply { code: None, enhanced: find_enhanced(text) }
+        SmtpReply {
+            code: None,
+            enhanced: find_enhanced(text),
+        }
     }
 
     /// True when the reply is permanent (5xx or enhanced class 5).
@@ -128,17 +137,27 @@ fn parse_enhanced_prefix(text: &[u8]) -> Option<(EnhancedCode, usize)> {
         return None;
     }
     let (detail, used_detail) = digits(&text[pos + 1..])?;
-    let code = EnhancedCode { class: class - b'0', subject, detail };
+    let code = EnhancedCode {
+        class: class - b'0',
+        subject,
+        detail,
+    };
     Some((code, pos + 1 + used_detail))
 }
 
 /// One to three ASCII digits.
 fn digits(text: &[u8]) -> Option<(u16, usize)> {
-    let used = text.iter().take(3).take_while(|b| b.is_ascii_digit()).count();
+    let used = text
+        .iter()
+        .take(3)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     if used == 0 || text.get(used).is_some_and(u8::is_ascii_digit) {
         return None;
     }
-    let value = text[..used].iter().fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
+    let value = text[..used]
+        .iter()
+        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
     Some((value, used))
 }
 
@@ -154,14 +173,19 @@ mod tests {
     #[test]
     fn finds_code_and_enhanced_in_exim_text() {
         assert_eq!(
-            reply("SMTP error from remote mail server after RCPT TO:<x@example.com>: 550 5.7.1 Service unavailable, Client host [192.0.2.7] blocked using Spamhaus."),
+            reply(
+                "SMTP error from remote mail server after RCPT TO:<x@example.com>: 550 5.7.1 Service unavailable, Client host [192.0.2.7] blocked using Spamhaus."
+            ),
             (Some(550), Some("5.7.1".into()))
         );
     }
 
     #[test]
     fn multiline_dash_form_and_gmail_style() {
-        assert_eq!(reply("said: 421-4.7.0 [192.0.2.1] Our system has detected"), (Some(421), Some("4.7.0".into())));
+        assert_eq!(
+            reply("said: 421-4.7.0 [192.0.2.1] Our system has detected"),
+            (Some(421), Some("4.7.0".into()))
+        );
     }
 
     #[test]
@@ -171,14 +195,23 @@ mod tests {
 
     #[test]
     fn does_not_take_digits_inside_words_or_ips() {
-        assert_eq!(reply("Connection refused by 192.0.2.55 port 2525"), (None, None));
+        assert_eq!(
+            reply("Connection refused by 192.0.2.55 port 2525"),
+            (None, None)
+        );
         assert_eq!(reply("AS(1440) queue 12550x"), (None, None));
     }
 
     #[test]
     fn enhanced_alone() {
-        assert_eq!(reply("dsn 5.1.1 user unknown"), (None, Some("5.1.1".into())));
-        assert_eq!(EnhancedCode::parse(b"4.4.1").map(|e| e.to_string()), Some("4.4.1".into()));
+        assert_eq!(
+            reply("dsn 5.1.1 user unknown"),
+            (None, Some("5.1.1".into()))
+        );
+        assert_eq!(
+            EnhancedCode::parse(b"4.4.1").map(|e| e.to_string()),
+            Some("4.4.1".into())
+        );
         assert_eq!(EnhancedCode::parse(b"5.1.10").map(|e| e.detail), Some(10));
         assert!(EnhancedCode::parse(b"6.1.1").is_none());
         assert!(EnhancedCode::parse(b"5.1.1000").is_none());

@@ -26,9 +26,13 @@ pub fn unescape(text: &[u8]) -> Cow<'_, [u8]> {
             continue;
         }
         let next = text[i + 1];
-        let octal = text.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal = text
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
         if let Some(digits) = octal {
-            let value = digits.iter().fold(0u16, |acc, d| acc * 8 + u16::from(d - b'0'));
+            let value = digits
+                .iter()
+                .fold(0u16, |acc, d| acc * 8 + u16::from(d - b'0'));
             if let Ok(byte) = u8::try_from(value) {
                 out.push(byte);
                 i += 4;

@@ -8,7 +8,10 @@
 //! shifted forward by the gap and counted; a missing year comes from a
 //! starting year that rolls over when the month goes down (Dec → Jan).
 
-use chrono::{DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
+use chrono::{
+    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
+    TimeZone, Utc,
+};
 use chrono_tz::Tz;
 
 /// A civil timestamp as written on a line.
@@ -36,8 +39,17 @@ impl CivilStamp {
     fn naive(&self, year: i32) -> Option<NaiveDateTime> {
         let date = NaiveDate::from_ymd_opt(year, u32::from(self.month), u32::from(self.day))?;
         // A leap second is folded into the last nanosecond of the minute.
-        let (second, nanos) = if self.second >= 60 { (59, 999_999_999) } else { (self.second, self.nanos) };
-        let time = NaiveTime::from_hms_nano_opt(u32::from(self.hour), u32::from(self.minute), u32::from(second), nanos)?;
+        let (second, nanos) = if self.second >= 60 {
+            (59, 999_999_999)
+        } else {
+            (self.second, self.nanos)
+        };
+        let time = NaiveTime::from_hms_nano_opt(
+            u32::from(self.hour),
+            u32::from(self.minute),
+            u32::from(second),
+            nanos,
+        )?;
         Some(date.and_time(time))
     }
 }
@@ -103,12 +115,20 @@ pub struct Clock {
 impl Clock {
     /// A clock reading zoneless stamps in `zone`.
     pub fn new(zone: Tz) -> Clock {
-        Clock { zone, state: ClockState::default(), stats: ClockStats::default(), hour_cache: None }
+        Clock {
+            zone,
+            state: ClockState::default(),
+            stats: ClockStats::default(),
+            hour_cache: None,
+        }
     }
 
     /// A clock that continues from `state`.
     pub fn with_state(zone: Tz, state: ClockState) -> Clock {
-        Clock { state, ..Clock::new(zone) }
+        Clock {
+            state,
+            ..Clock::new(zone)
+        }
     }
 
     /// The zone zoneless stamps are read in.
@@ -143,7 +163,10 @@ impl Clock {
             return None;
         };
         let instant = match stamp.offset_seconds {
-            Some(seconds) => FixedOffset::east_opt(seconds)?.from_local_datetime(&naive).single()?.with_timezone(&Utc),
+            Some(seconds) => FixedOffset::east_opt(seconds)?
+                .from_local_datetime(&naive)
+                .single()?
+                .with_timezone(&Utc),
             None => self.resolve_local(naive),
         };
         self.state.last = Some(instant);
@@ -166,7 +189,10 @@ impl Clock {
     }
 
     fn resolve_local(&mut self, naive: NaiveDateTime) -> DateTime<Utc> {
-        let hour_start = naive.date().and_hms_opt(naive.hour_of_day(), 0, 0).unwrap_or(naive);
+        let hour_start = naive
+            .date()
+            .and_hms_opt(naive.hour_of_day(), 0, 0)
+            .unwrap_or(naive);
         if let Some((start, offset)) = self.hour_cache {
             if start == hour_start {
                 return (naive - offset.fix()).and_utc();
@@ -184,7 +210,10 @@ impl Clock {
             LocalResult::Ambiguous(earliest, latest) => {
                 self.stats.ambiguous += 1;
                 let earliest = earliest.with_timezone(&Utc);
-                let after_jump_back = self.state.last.is_some_and(|last| earliest < last - FOLD_TOLERANCE);
+                let after_jump_back = self
+                    .state
+                    .last
+                    .is_some_and(|last| earliest < last - FOLD_TOLERANCE);
                 if after_jump_back || self.state.in_second_pass {
                     self.state.in_second_pass = true;
                     self.stats.ambiguous_second += 1;
@@ -198,7 +227,12 @@ impl Clock {
                 // Read the time with the offset in force just before the
                 // gap: 02:30 in a 02:00→03:00 gap becomes 03:30.
                 let before = naive - Duration::hours(3);
-                let offset = self.zone.offset_from_local_datetime(&before).earliest().map(|o| o.fix()).unwrap_or_else(|| Utc.fix());
+                let offset = self
+                    .zone
+                    .offset_from_local_datetime(&before)
+                    .earliest()
+                    .map(|o| o.fix())
+                    .unwrap_or_else(|| Utc.fix());
                 (naive - offset).and_utc()
             }
         }
@@ -239,7 +273,12 @@ pub(crate) fn digits_n(bytes: &[u8], n: usize) -> Option<u32> {
 /// between date and time may be a space or `T`). Returns the stamp (no
 /// fraction, no offset) and the bytes used.
 pub(crate) fn parse_iso_datetime(bytes: &[u8]) -> Option<CivilStamp> {
-    if bytes.len() < 19 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[13] != b':' || bytes[16] != b':' {
+    if bytes.len() < 19
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || bytes[13] != b':'
+        || bytes[16] != b':'
+    {
         return None;
     }
     let year = digits_n(bytes, 4)? as i32;
@@ -248,10 +287,24 @@ pub(crate) fn parse_iso_datetime(bytes: &[u8]) -> Option<CivilStamp> {
     let hour = digits_n(&bytes[11..], 2)? as u8;
     let minute = digits_n(&bytes[14..], 2)? as u8;
     let second = digits_n(&bytes[17..], 2)? as u8;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
-    Some(CivilStamp { year: Some(year), month, day, hour, minute, second, nanos: 0, offset_seconds: None })
+    Some(CivilStamp {
+        year: Some(year),
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        nanos: 0,
+        offset_seconds: None,
+    })
 }
 
 /// Parses a fraction `.d+` at the start of `bytes`: nanoseconds and bytes
@@ -266,7 +319,11 @@ pub(crate) fn parse_fraction(bytes: &[u8]) -> (u32, usize) {
     }
     let mut nanos = 0u32;
     for i in 0..9 {
-        let digit = if i < count { u32::from(bytes[1 + i] - b'0') } else { 0 };
+        let digit = if i < count {
+            u32::from(bytes[1 + i] - b'0')
+        } else {
+            0
+        };
         nanos = nanos * 10 + digit;
     }
     (nanos, 1 + count)
@@ -306,8 +363,23 @@ mod tests {
     fn fold_is_resolved_by_line_order() {
         // Europe/Berlin falls back from 03:00 CEST to 02:00 CET on 2024-10-27.
         let mut clock = Clock::new(chrono_tz::Europe::Berlin);
-        let lines = ["2024-10-27 02:10:00", "2024-10-27 02:50:00", "2024-10-27 02:05:00", "2024-10-27 02:55:00", "2024-10-27 03:05:00"];
-        let utc: Vec<String> = lines.iter().map(|l| clock.resolve(&stamp(l)).unwrap().format("%H:%M").to_string()).collect();
+        let lines = [
+            "2024-10-27 02:10:00",
+            "2024-10-27 02:50:00",
+            "2024-10-27 02:05:00",
+            "2024-10-27 02:55:00",
+            "2024-10-27 03:05:00",
+        ];
+        let utc: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                clock
+                    .resolve(&stamp(l))
+                    .unwrap()
+                    .format("%H:%M")
+                    .to_string()
+            })
+            .collect();
         assert_eq!(utc, ["00:10", "00:50", "01:05", "01:55", "02:05"]);
         assert_eq!(clock.stats().ambiguous, 4);
         assert_eq!(clock.stats().ambiguous_second, 2);
@@ -335,7 +407,10 @@ mod tests {
         let mut clock = Clock::new(chrono_tz::America::New_York);
         let mut s = stamp("2024-10-20 11:42:20");
         s.offset_seconds = Some(7200);
-        assert_eq!(clock.resolve(&s).unwrap().to_rfc3339(), "2024-10-20T09:42:20+00:00");
+        assert_eq!(
+            clock.resolve(&s).unwrap().to_rfc3339(),
+            "2024-10-20T09:42:20+00:00"
+        );
     }
 
     #[test]
@@ -353,18 +428,33 @@ mod tests {
         clock.set_year(2023);
         let mut s = stamp("2000-12-31 23:59:59");
         s.year = None;
-        assert_eq!(clock.resolve(&s).unwrap().to_rfc3339(), "2023-12-31T23:59:59+00:00");
+        assert_eq!(
+            clock.resolve(&s).unwrap().to_rfc3339(),
+            "2023-12-31T23:59:59+00:00"
+        );
         s.month = 1;
         s.day = 1;
         s.hour = 0;
-        assert_eq!(clock.resolve(&s).unwrap().to_rfc3339(), "2024-01-01T00:59:59+00:00");
+        assert_eq!(
+            clock.resolve(&s).unwrap().to_rfc3339(),
+            "2024-01-01T00:59:59+00:00"
+        );
         assert_eq!(clock.stats().year_rollovers, 1);
     }
 
     #[test]
     fn impossible_date_is_counted_not_panicked() {
         let mut clock = Clock::new(chrono_tz::UTC);
-        let s = CivilStamp { year: Some(2023), month: 2, day: 29, hour: 0, minute: 0, second: 0, nanos: 0, offset_seconds: None };
+        let s = CivilStamp {
+            year: Some(2023),
+            month: 2,
+            day: 29,
+            hour: 0,
+            minute: 0,
+            second: 0,
+            nanos: 0,
+            offset_seconds: None,
+        };
         assert!(clock.resolve(&s).is_none());
         assert_eq!(clock.stats().invalid, 1);
     }
