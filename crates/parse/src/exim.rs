@@ -45,22 +45,20 @@ pub fn parse_prefix(line: &[u8]) -> Option<(EximPrefix<'_>, &[u8])> {
     let (nanos, used) = parse_fraction(rest);
     stamp.nanos = nanos;
     rest = &rest[used..];
-    if let Some(after_space) = rest.strip_prefix(b" ") {
-        if let Some((offset, used)) = parse_offset(after_space).filter(|&(_, used)| used == 5) {
-            if after_space.get(used).is_none_or(|&b| b == b' ') {
-                stamp.offset_seconds = Some(offset);
-                rest = &after_space[used..];
-            }
-        }
+    if let Some(after_space) = rest.strip_prefix(b" ")
+        && let Some((offset, used)) = parse_offset(after_space).filter(|&(_, used)| used == 5)
+        && after_space.get(used).is_none_or(|&b| b == b' ')
+    {
+        stamp.offset_seconds = Some(offset);
+        rest = &after_space[used..];
     }
     let mut pid = None;
-    if let Some(after_space) = rest.strip_prefix(b" [") {
-        if let Some(close) = memchr::memchr(b']', after_space) {
-            if let Some(value) = ascii_u64(&after_space[..close]) {
-                pid = u32::try_from(value).ok();
-                rest = &after_space[close + 1..];
-            }
-        }
+    if let Some(after_space) = rest.strip_prefix(b" [")
+        && let Some(close) = memchr::memchr(b']', after_space)
+        && let Some(value) = ascii_u64(&after_space[..close])
+    {
+        pid = u32::try_from(value).ok();
+        rest = &after_space[close + 1..];
     }
     let rest = match rest {
         [] => rest,
@@ -142,16 +140,16 @@ fn split_address(section: &[u8]) -> (&[u8], Option<&[u8]>) {
     let section = trim_end(section);
     let mut address = section;
     let mut original = None;
-    if section.ends_with(b">") {
-        if let Some(open) = memmem::rfind(section, b" <") {
-            original = Some(&section[open + 2..section.len() - 1]);
-            address = &section[..open];
-        }
+    if section.ends_with(b">")
+        && let Some(open) = memmem::rfind(section, b" <")
+    {
+        original = Some(&section[open + 2..section.len() - 1]);
+        address = &section[..open];
     }
-    if address.ends_with(b")") {
-        if let Some(open) = memmem::rfind(address, b" (") {
-            address = &address[..open];
-        }
+    if address.ends_with(b")")
+        && let Some(open) = memmem::rfind(address, b" (")
+    {
+        address = &address[..open];
     }
     (address, original.filter(|o| !o.is_empty()))
 }
@@ -381,10 +379,14 @@ fn field_value(text: &[u8]) -> (&[u8], &[u8], bool) {
     (token, tail, false)
 }
 
+/// What [`host_field`] read: host name, IP, the rest of the text, and
+/// whether the reason separator was glued to the field.
+type HostField<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, &'a [u8], bool);
+
 /// `H=` value: `name [ip]`, `name (helo) [ip]`, `(helo) [ip]`, `[ip]`,
 /// with optional `DS`, `:port` and `*` after the address. Returns name, ip,
 /// the rest, and whether the separator was glued to it (`[ip]: text`).
-fn host_field(text: &[u8]) -> (Option<&[u8]>, Option<&[u8]>, &[u8], bool) {
+fn host_field(text: &[u8]) -> HostField<'_> {
     let mut name = None;
     let mut rest = text;
     // At most a name, a `(helo)` and a `DS` before the bracketed address.
@@ -398,11 +400,12 @@ fn host_field(text: &[u8]) -> (Option<&[u8]>, Option<&[u8]>, &[u8], bool) {
         }
         if token.starts_with(b"(") || token == b"DS" {
             // HELO name (may contain spaces in broken clients) or DNSSEC.
-            if token.starts_with(b"(") && !token.ends_with(b")") {
-                if let Some(close) = memchr::memchr(b')', rest) {
-                    rest = skip_space(&rest[close + 1..]);
-                    continue;
-                }
+            if token.starts_with(b"(")
+                && !token.ends_with(b")")
+                && let Some(close) = memchr::memchr(b')', rest)
+            {
+                rest = skip_space(&rest[close + 1..]);
+                continue;
             }
         } else if name.is_none() {
             if token.ends_with(b":") && !tail.is_empty() {
@@ -672,12 +675,11 @@ fn rejection(text: &[u8]) -> Option<Body<'_>> {
     // token is a field are rejections (free text mentioning "rejected" is
     // not).
     let first = token_of(fields_part);
-    if !fields_part.is_empty()
-        && !(first.starts_with(b"H=")
-            || first.starts_with(b"F=")
-            || first.starts_with(b"U=")
-            || first == b"DS")
-    {
+    let starts_with_field = [&b"H="[..], b"F=", b"U="]
+        .iter()
+        .any(|key| first.starts_with(key))
+        || first == b"DS";
+    if !fields_part.is_empty() && !starts_with_field {
         return None;
     }
     let mut rejection = Rejection {

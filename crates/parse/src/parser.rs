@@ -30,6 +30,9 @@ impl ParserOptions {
 }
 
 /// The result of parsing one physical line.
+// Returned by value once per line: boxing the large variant would allocate
+// on every event line.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Parsed<'a> {
     /// A delivery event.
@@ -158,22 +161,30 @@ impl LineParser {
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return Parsed::Irrelevant("blank");
         }
-        if line[0].is_ascii_digit() {
-            if let Some((prefix, text)) = exim::parse_prefix(line) {
-                self.after_exim_entry = true;
-                let host = self.options.default_host.as_deref().map(BStr::new);
-                let Some(at) = self.clock.resolve(&prefix.stamp) else {
-                    return Parsed::Unrecognised("invalid timestamp");
-                };
-                return event_from_body(
-                    at,
-                    Mta::Exim,
-                    host,
-                    None,
-                    prefix.id,
-                    exim::parse_body(prefix.id, text),
-                );
+        if line[0].is_ascii_digit()
+            && let Some((prefix, text)) = exim::parse_prefix(line)
+        {
+            // `YYYY-MM-DD HH:MM:SS host prog[pid]: …` (a syslog
+            // template with an ISO time) also starts like an Exim line;
+            // a line without a message id is checked for that first.
+            if prefix.id.is_none()
+                && let Some(envelope) = wrapper::unwrap_line(line)
+            {
+                return self.parse_enveloped(envelope);
             }
+            self.after_exim_entry = true;
+            let host = self.options.default_host.as_deref().map(BStr::new);
+            let Some(at) = self.clock.resolve(&prefix.stamp) else {
+                return Parsed::Unrecognised("invalid timestamp");
+            };
+            return event_from_body(
+                at,
+                Mta::Exim,
+                host,
+                None,
+                prefix.id,
+                exim::parse_body(prefix.id, text),
+            );
         }
         if let Some(envelope) = wrapper::unwrap_line(line) {
             return self.parse_enveloped(envelope);
@@ -270,12 +281,12 @@ impl LineParser {
         let Some(at) = self.clock.resolve(&stamp) else {
             return Parsed::Unrecognised("invalid timestamp");
         };
-        if text.first() == Some(&b'[') {
-            if let Some(close) = memchr::memchr(b']', text) {
-                text = text[close + 1..]
-                    .strip_prefix(b" ")
-                    .unwrap_or(&text[close + 1..]);
-            }
+        if text.first() == Some(&b'[')
+            && let Some(close) = memchr::memchr(b']', text)
+        {
+            text = text[close + 1..]
+                .strip_prefix(b" ")
+                .unwrap_or(&text[close + 1..]);
         }
         let (first, rest) = match memchr::memchr(b' ', text) {
             Some(space) => (&text[..space], &text[space + 1..]),
