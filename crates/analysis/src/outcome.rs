@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use mailtrail_parse::{AttemptStatus, Mta, SmtpReply};
 
 use crate::partial::PartialLog;
-use crate::record::{Failure, MessageRecord, RecipientRecord, split_key};
+use std::collections::{HashMap, HashSet};
+
+use crate::record::{Failure, MessageKey, MessageRecord, RecipientRecord, split_key};
 
 /// The final outcome for one recipient of one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -164,12 +166,25 @@ impl RecipientOutcome {
 /// host, queue id and recipient order.
 pub fn outcomes(log: &PartialLog) -> Vec<RecipientOutcome> {
     let mut rows = Vec::new();
-    let mut keys: Vec<_> = log.messages.keys().collect();
+    let mut keys: Vec<&MessageKey> = log.messages.keys().collect();
     keys.sort();
-    for key in keys {
+    let links = HopLinks::new(log, &keys);
+    for key in &keys {
         let (host, queue_id) = split_key(key);
-        for record in &log.messages[key] {
-            message_rows(host.to_owned(), queue_id.to_owned(), record, &mut rows);
+        for (segment, record) in log.messages[*key].iter().enumerate() {
+            let context = RowContext {
+                is_notification: record.is_notification()
+                    || links.notifications.contains(key.as_ref()),
+                upstream: links.upstream.get(&(key.as_ref(), segment)).copied(),
+                handed_over: links.handed_over.get(&(key.as_ref(), segment)),
+            };
+            message_rows(
+                host.to_owned(),
+                queue_id.to_owned(),
+                record,
+                &context,
+                &mut rows,
+            );
         }
     }
     for rejection in &log.rejections {
@@ -213,23 +228,131 @@ pub fn outcomes(log: &PartialLog) -> Vec<RecipientOutcome> {
     rows
 }
 
+/// What other records say about one record.
+struct RowContext<'a> {
+    /// A bounce or DSN about another message.
+    is_notification: bool,
+    /// The record of the previous hop, when this one continues it.
+    upstream: Option<&'a MessageRecord>,
+    /// Recipients this record handed to a later hop found in the input.
+    handed_over: Option<&'a Vec<usize>>,
+}
+
+/// Links between records: notifications, and hops through content
+/// filters, relays and aliases (`queued as X`, `id=X`, `forwarded as X`).
+struct HopLinks<'a> {
+    /// Keys of records that are notifications about another record.
+    notifications: HashSet<&'a [u8]>,
+    /// (key, segment) → the upstream record it continues.
+    upstream: HashMap<(&'a [u8], usize), &'a MessageRecord>,
+    /// (key, segment) → indexes of recipients handed to a downstream
+    /// record present in the input; their rows come from that record.
+    handed_over: HashMap<(&'a [u8], usize), Vec<usize>>,
+}
+
+impl<'a> HopLinks<'a> {
+    fn new(log: &'a PartialLog, keys: &[&'a MessageKey]) -> HopLinks<'a> {
+        let mut by_queue_id: HashMap<&'a [u8], Vec<&'a [u8]>> = HashMap::new();
+        for &key in keys {
+            by_queue_id
+                .entry(split_key(key).1.as_bytes())
+                .or_default()
+                .push(key.as_ref());
+        }
+        let mut links = HopLinks {
+            notifications: HashSet::new(),
+            upstream: HashMap::new(),
+            handed_over: HashMap::new(),
+        };
+        for &key in keys {
+            let key: &'a [u8] = key;
+            let prefix = &key[..key.len() - split_key(key).1.len()];
+            for (segment, record) in log.messages[key].iter().enumerate() {
+                for (_, notification) in &record.notifications {
+                    if let Some(found) = find_hop(&by_queue_id, prefix, notification) {
+                        links.notifications.insert(found);
+                    }
+                }
+                for (index, recipient) in record.recipients.iter().enumerate() {
+                    let Some(terminal) = &recipient.terminal else {
+                        continue;
+                    };
+                    let Some(next) = &terminal.next_queue_id else {
+                        continue;
+                    };
+                    let Some(found) = find_hop(&by_queue_id, prefix, next) else {
+                        continue;
+                    };
+                    if found == key {
+                        continue;
+                    }
+                    // The downstream entry is the one received after this
+                    // delivery (a short Postfix id may have been reused).
+                    let Some(down_segment) = log.messages[found]
+                        .iter()
+                        .position(|d| d.last_seen >= terminal.at - chrono::Duration::minutes(5))
+                    else {
+                        continue;
+                    };
+                    links
+                        .handed_over
+                        .entry((key, segment))
+                        .or_default()
+                        .push(index);
+                    links
+                        .upstream
+                        .entry((found, down_segment))
+                        .or_insert(record);
+                }
+            }
+        }
+        links
+    }
+}
+
+/// The key of queue id `queue_id`: on the same host and instance as
+/// `prefix` when there is one, else the only one in the input.
+fn find_hop<'a>(
+    by_queue_id: &HashMap<&[u8], Vec<&'a [u8]>>,
+    prefix: &[u8],
+    queue_id: &[u8],
+) -> Option<&'a [u8]> {
+    let candidates = by_queue_id.get(queue_id)?;
+    candidates
+        .iter()
+        .copied()
+        .find(|k| k.starts_with(prefix))
+        .or(match candidates.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        })
+}
+
 fn message_rows(
     host: BString,
     queue_id: BString,
     record: &MessageRecord,
+    context: &RowContext<'_>,
     rows: &mut Vec<RecipientOutcome>,
 ) {
-    let received_at = record
+    // A later hop reports the message as the sender sent it: reception
+    // time, sender, Message-ID and subject come from the first hop.
+    let origin = context.upstream.unwrap_or(record);
+    let received_at = origin
         .received_at
+        .or(record.received_at)
         .or_else(|| id_time(record.mta, &queue_id));
     let base = RecipientOutcome {
         host,
         queue_id,
         mta: record.mta,
         received_at,
-        message_id: record.message_id.clone(),
-        sender: record.sender.clone(),
-        subject: record.subject.clone(),
+        message_id: origin
+            .message_id
+            .clone()
+            .or_else(|| record.message_id.clone()),
+        sender: origin.sender.clone().or_else(|| record.sender.clone()),
+        subject: origin.subject.clone().or_else(|| record.subject.clone()),
         headers: record.headers.clone(),
         recipient: BString::default(),
         outcome: Outcome::Pending,
@@ -239,10 +362,16 @@ fn message_rows(
         attempts: 0,
         failure_times: Vec::new(),
         reason: None,
-        is_notification: record.is_notification(),
+        is_notification: context.is_notification,
     };
     let before = rows.len();
-    for recipient in &record.recipients {
+    for (index, recipient) in record.recipients.iter().enumerate() {
+        if context
+            .handed_over
+            .is_some_and(|handed| handed.contains(&index))
+        {
+            continue;
+        }
         if recipient
             .terminal
             .as_ref()
@@ -280,7 +409,7 @@ fn message_rows(
         }
     }
     // A message on the queue whose recipients were never logged.
-    if rows.len() == before && !finished {
+    if record.recipients.is_empty() && rows.len() == before && !finished {
         let mut row = base;
         row.outcome = queue_outcome(record).unwrap_or(Outcome::Pending);
         row.reason = queue_reason(record);
