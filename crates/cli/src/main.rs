@@ -190,6 +190,8 @@ struct FileMeta {
     events: u64,
     irrelevant: u64,
     unrecognised: u64,
+    /// How the year of yearless (classic syslog) timestamps was decided.
+    year: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -240,6 +242,7 @@ fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
                     events: counts.events,
                     irrelevant: counts.irrelevant,
                     unrecognised: counts.unrecognised_total(),
+                    year: s.year_source.clone(),
                     error: s.error.as_ref().map(|e| format!("{e:#}")),
                 });
                 if let Some(e) = &s.error {
@@ -255,6 +258,7 @@ fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
                     events: 0,
                     irrelevant: 0,
                     unrecognised: 0,
+                    year: String::new(),
                     error: Some(format!("{e:#}")),
                 });
                 failures.push(format!("{e:#}"));
@@ -461,6 +465,9 @@ fn print_metadata(m: &Metadata) {
             m.clock.gap_times_shifted,
             m.clock.invalid_dates
         );
+    }
+    for file in m.files.iter().filter(|f| f.year.chars().next().is_some_and(|c| c.is_ascii_digit())) {
+        eprintln!("# {}: year of syslog timestamps {}", file.name, file.year);
     }
     let since = m.window_since.as_deref().unwrap_or("-∞");
     let until = m.window_until.as_deref().unwrap_or("+∞");

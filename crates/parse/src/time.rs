@@ -67,6 +67,8 @@ pub struct ClockStats {
     pub invalid: u64,
     /// Times the inferred year rolled over to the next one.
     pub year_rollovers: u64,
+    /// Stamps that carried no year of their own.
+    pub yearless: u64,
 }
 
 impl ClockStats {
@@ -77,6 +79,7 @@ impl ClockStats {
         self.gap_shifted += other.gap_shifted;
         self.invalid += other.invalid;
         self.year_rollovers += other.year_rollovers;
+        self.yearless += other.yearless;
     }
 }
 
@@ -156,7 +159,10 @@ impl Clock {
     pub fn resolve(&mut self, stamp: &CivilStamp) -> Option<DateTime<Utc>> {
         let year = match stamp.year {
             Some(year) => year,
-            None => self.infer_year(stamp.month)?,
+            None => {
+                self.stats.yearless += 1;
+                self.infer_year(stamp.month)?
+            }
         };
         let Some(naive) = stamp.naive(year) else {
             self.stats.invalid += 1;
