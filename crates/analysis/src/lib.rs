@@ -32,6 +32,7 @@
 
 #![deny(missing_docs)]
 
+pub mod classify;
 mod outcome;
 mod partial;
 mod record;
