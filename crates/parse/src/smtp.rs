@@ -112,13 +112,15 @@ pub(crate) fn find_enhanced(text: &[u8]) -> Option<EnhancedCode> {
     let mut i = 0;
     while i < text.len() {
         let at_word_start = i == 0 || !text[i - 1].is_ascii_alphanumeric() && text[i - 1] != b'.';
-        if at_word_start && matches!(text[i], b'2' | b'4' | b'5')
-            && let Some((code, used)) = parse_enhanced_prefix(&text[i..]) {
-                let next = text.get(i + used);
-                if next.is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'.') {
-                    return Some(code);
-                }
+        if at_word_start
+            && matches!(text[i], b'2' | b'4' | b'5')
+            && let Some((code, used)) = parse_enhanced_prefix(&text[i..])
+        {
+            let next = text.get(i + used);
+            if next.is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'.') {
+                return Some(code);
             }
+        }
         i += 1;
     }
     None
