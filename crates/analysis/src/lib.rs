@@ -33,11 +33,13 @@
 #![deny(missing_docs)]
 
 pub mod classify;
+mod finding;
 mod outcome;
 mod partial;
 mod record;
 mod scan;
 
+pub use crate::finding::{Finding, RowFilter, failure_facts};
 pub use crate::outcome::{Outcome, RecipientOutcome, UnknownOutcome, Window, WindowBy, outcomes};
 pub use crate::partial::{LineSample, PartialLog, RejectionRecord, UNRECOGNISED_SAMPLES};
 pub use crate::record::{

@@ -212,6 +212,7 @@ pub fn outcomes(log: &PartialLog) -> Vec<RecipientOutcome> {
                 remote_host: rejection.client_host.clone(),
                 remote_ip: rejection.client_ip.clone(),
                 local: true,
+                bare_expiry: false,
             }),
             first_failure_at: Some(rejection.at),
             last_attempt_at: Some(rejection.at),
@@ -432,6 +433,15 @@ fn fill_recipient(row: &mut RecipientOutcome, record: &MessageRecord, recipient:
         Some(terminal) => match terminal.status {
             AttemptStatus::Delivered if recipient.deferrals > 0 => Outcome::Delayed,
             AttemptStatus::Delivered => Outcome::Delivered,
+            // A bounce that cannot be delivered has nobody to bounce to:
+            // Exim freezes it (`Frozen (delivery error message)`) and tries
+            // again when it is thawed, so the failure is not final.
+            AttemptStatus::Bounced
+                if record.sender.as_ref().is_some_and(|s| s.is_empty())
+                    && matches!(record.queue.frozen, Some((true, at, _)) if at >= terminal.at) =>
+            {
+                Outcome::Frozen
+            }
             AttemptStatus::Bounced => Outcome::Bounced,
             AttemptStatus::Expired => Outcome::Expired,
             AttemptStatus::Discarded => Outcome::Discarded,

@@ -65,6 +65,10 @@ pub struct Failure {
     pub remote_ip: Option<BString>,
     /// True when no remote host was involved (local router or transport).
     pub local: bool,
+    /// True for an expiry line that carried no details of its own (Exim
+    /// `** addr: retry timeout exceeded`): when an earlier failure is
+    /// known, its details are the ones to report.
+    pub bare_expiry: bool,
 }
 
 /// The final state a recipient reached (delivered, bounced, expired …).
@@ -156,15 +160,16 @@ impl RecipientRecord {
                     local: attempt.remote_ip.is_none()
                         && attempt.remote_host.is_none()
                         && attempt.phase.is_none(),
+                    bare_expiry: attempt.status == AttemptStatus::Expired
+                        && attempt.reply == SmtpReply::default()
+                        && attempt.remote_host.is_none()
+                        && attempt.remote_ip.is_none()
+                        && attempt.phase.is_none(),
                 };
-                // An expiry line (`retry timeout exceeded`) carries no SMTP
-                // details: keep the underlying last deferral's, so the
-                // recipient is reported with the real reason.
-                let keep_previous_details = attempt.status == AttemptStatus::Expired
-                    && attempt.reply.code.is_none()
-                    && attempt.remote_host.is_none()
-                    && self.last_failure.is_some();
-                if keep_previous_details {
+                if failure.bare_expiry && self.last_failure.is_some() {
+                    // An expiry line carries no SMTP details: keep the
+                    // underlying last deferral's, so the recipient is
+                    // reported with the real reason.
                     if let Some(previous) = &mut self.last_failure {
                         previous.status = AttemptStatus::Expired;
                         previous.at = at;
@@ -192,11 +197,7 @@ impl RecipientRecord {
         match (later.last_failure, &mut self.last_failure) {
             // An expiry without details in the later part keeps the earlier
             // part's details (see `apply`).
-            (Some(failure), Some(previous))
-                if failure.status == AttemptStatus::Expired
-                    && failure.reply.code.is_none()
-                    && failure.remote_host.is_none() =>
-            {
+            (Some(failure), Some(previous)) if failure.bare_expiry => {
                 previous.status = AttemptStatus::Expired;
                 previous.at = failure.at;
             }

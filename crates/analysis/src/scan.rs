@@ -223,6 +223,9 @@ mod tests {
 2024-10-27 02:20:00 1t2UKC-0000000738v-1Zz9 => bob@example.org R=dnslookup T=remote_smtp H=mx.example.org [192.0.2.9] C=\"250 OK\"
 2024-10-27 02:25:00 1t2UKC-0000000738v-1Zz9 Completed
 2024-10-27 03:30:00 Start queue run: pid=2
+2024-10-27 03:40:00 1t2UKD-0000000739v-1Zz9 == dave <dave@example.com> R=local_user T=maildir_home defer (-22): mailbox is full (first)
+2024-10-27 03:50:00 1t2UKD-0000000739v-1Zz9 == dave <dave@example.com> R=local_user T=maildir_home defer (-22): mailbox is full (second)
+2024-10-27 03:50:00 1t2UKD-0000000739v-1Zz9 ** dave <dave@example.com>: retry timeout exceeded
 garbage \xff line
 ";
 
@@ -244,7 +247,12 @@ garbage \xff line
     #[test]
     fn fold_second_pass_is_found_across_chunks() {
         let partial = scan_bytes(LOG, &options(100));
-        let records = partial.messages.values().next().unwrap();
+        let records = partial
+            .messages
+            .iter()
+            .find(|(key, _)| key.ends_with(b"1t2UKC-0000000738v-1Zz9"))
+            .map(|(_, records)| records)
+            .unwrap();
         let recipient = &records[0].recipients[0];
         // 02:20 after 02:50 is the second pass: 01:20 UTC, after the 01:10 UTC deferral.
         assert_eq!(

@@ -3,7 +3,9 @@
 //! last deferral's reason, reused short queue ids are separate messages, and
 //! NOQUEUE rejects become rejected rows.
 
-use mailtrail_analysis::{Outcome, RecipientOutcome, ScanOptions, outcomes, scan_bytes, scan_reader};
+use mailtrail_analysis::{
+    Outcome, RecipientOutcome, ScanOptions, outcomes, scan_bytes, scan_reader,
+};
 use mailtrail_parse::{ParserOptions, Tz};
 
 const LOG: &str = "\
@@ -54,7 +56,8 @@ fn find<'a>(rows: &'a [RecipientOutcome], queue_id: &str, recipient: &str) -> &'
 fn content_filter_hop_is_reported_once_with_the_last_hops_outcome() {
     let rows = rows();
     assert!(
-        !rows.iter().any(|r| r.queue_id == "1A2B3C4D5E" && (r.recipient == "bob@example.net" || r.recipient == "carol@example.org")),
+        !rows.iter().any(|r| r.queue_id == "1A2B3C4D5E"
+            && (r.recipient == "bob@example.net" || r.recipient == "carol@example.org")),
         "the hop into the filter is not a separate row"
     );
     let bob = find(&rows, "6F7E8D9C0B", "bob@example.net");
@@ -62,7 +65,10 @@ fn content_filter_hop_is_reported_once_with_the_last_hops_outcome() {
     assert_eq!(bob.reply().code, Some(550));
     assert_eq!(bob.reply().enhanced.unwrap().to_string(), "5.7.1");
     // The first hop's reception time and sender.
-    assert_eq!(bob.received_at.unwrap().to_rfc3339(), "2024-10-20T10:00:00+00:00");
+    assert_eq!(
+        bob.received_at.unwrap().to_rfc3339(),
+        "2024-10-20T10:00:00+00:00"
+    );
     assert_eq!(bob.sender.as_ref().unwrap(), "alice@example.com");
     assert_eq!(bob.message_id.as_ref().unwrap(), "m1@example.com");
 }
@@ -74,8 +80,17 @@ fn expiry_carries_the_last_deferral_reason() {
     assert_eq!(carol.outcome, Outcome::Expired);
     assert_eq!(carol.reply().code, Some(421));
     assert_eq!(carol.attempts, 2);
-    assert_eq!(carol.first_failure_at.unwrap().to_rfc3339(), "2024-10-20T10:00:02+00:00");
-    assert!(carol.failure_times.iter().any(|t| t.to_rfc3339() == "2024-10-25T10:00:05+00:00"), "the expiry is a failure time");
+    assert_eq!(
+        carol.first_failure_at.unwrap().to_rfc3339(),
+        "2024-10-20T10:00:02+00:00"
+    );
+    assert!(
+        carol
+            .failure_times
+            .iter()
+            .any(|t| t.to_rfc3339() == "2024-10-25T10:00:05+00:00"),
+        "the expiry is a failure time"
+    );
 }
 
 #[test]
@@ -109,7 +124,15 @@ fn noqueue_reject_is_a_rejected_row() {
 fn chunked_and_streamed_scans_agree_with_the_whole() {
     let whole = rows();
     for chunk in [1, 50, 333, 4096] {
-        assert_eq!(outcomes(&scan_bytes(LOG.as_bytes(), &options(chunk))), whole, "chunk {chunk}");
-        assert_eq!(outcomes(&scan_reader(LOG.as_bytes(), &options(chunk)).unwrap()), whole, "stream block {chunk}");
+        assert_eq!(
+            outcomes(&scan_bytes(LOG.as_bytes(), &options(chunk))),
+            whole,
+            "chunk {chunk}"
+        );
+        assert_eq!(
+            outcomes(&scan_reader(LOG.as_bytes(), &options(chunk)).unwrap()),
+            whole,
+            "stream block {chunk}"
+        );
     }
 }

@@ -59,7 +59,11 @@ pub fn scan_input(input: &Input, options: &ScanOptions) -> anyhow::Result<Scanne
             let mut options = options.clone();
             options.year = options.year.or(Some(chrono::Utc::now().year()));
             let (log, error, compressed) = scan_stream(io::stdin().lock(), &options);
-            let year_source = if given { "--year" } else { "current year (stdin has no modification time)" };
+            let year_source = if given {
+                "--year"
+            } else {
+                "current year (stdin has no modification time)"
+            };
             Ok(Scanned {
                 name,
                 log,

@@ -6,6 +6,7 @@ use bstr::ByteSlice;
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use mailtrail_analysis::RecipientOutcome;
+use mailtrail_analysis::classify::Classification;
 use serde::Serialize;
 
 /// Output format.
@@ -27,6 +28,19 @@ pub struct ClassColumns {
     pub category: Option<String>,
     pub blocklist: Option<String>,
     pub listed_ip: Option<String>,
+}
+
+impl From<Option<&Classification>> for ClassColumns {
+    fn from(class: Option<&Classification>) -> ClassColumns {
+        match class {
+            Some(c) => ClassColumns {
+                category: Some(c.category.to_string()),
+                blocklist: c.blocklist.clone(),
+                listed_ip: c.listed_ip.map(|ip| ip.to_string()),
+            },
+            None => ClassColumns::default(),
+        }
+    }
 }
 
 /// One report row, in the documented column order.

@@ -17,10 +17,10 @@ pub fn parse_zone(text: &str) -> anyhow::Result<Tz> {
 /// operating system reports, else UTC. Returns the zone and where it came
 /// from, for the report metadata.
 pub fn system_zone() -> (Tz, &'static str) {
-    if let Ok(tz) = std::env::var("TZ") {
-        if let Ok(zone) = tz.trim_start_matches(':').parse::<Tz>() {
-            return (zone, "system ($TZ)");
-        }
+    if let Ok(tz) = std::env::var("TZ")
+        && let Ok(zone) = tz.trim_start_matches(':').parse::<Tz>()
+    {
+        return (zone, "system ($TZ)");
     }
     match iana_time_zone::get_timezone()
         .ok()

@@ -200,9 +200,10 @@ impl Clock {
             .and_hms_opt(naive.hour_of_day(), 0, 0)
             .unwrap_or(naive);
         if let Some((start, offset)) = self.hour_cache
-            && start == hour_start {
-                return (naive - offset.fix()).and_utc();
-            }
+            && start == hour_start
+        {
+            return (naive - offset.fix()).and_utc();
+        }
         match self.zone.from_local_datetime(&naive) {
             LocalResult::Single(local) => {
                 self.state.in_second_pass = false;

@@ -1,0 +1,438 @@
+//! The steps every report shares: resolve options, read the inputs, select
+//! and classify rows, describe what was done.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use chrono_tz::Tz;
+use mailtrail_analysis::classify::{Category, Classifier};
+use mailtrail_analysis::{
+    Finding, Outcome, PartialLog, RowFilter, ScanOptions, Window, WindowBy, outcomes,
+};
+use mailtrail_parse::ParserOptions;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::args::{ByArg, FilterArgs, InputArgs, OutputArgs, WindowArgs};
+use crate::input::{Input, Scanned, scan_input};
+use crate::report::{Format, format_time};
+use crate::timearg;
+
+/// The log zone, and where it came from (for the metadata).
+pub fn log_zone(args: &InputArgs) -> anyhow::Result<(Tz, &'static str)> {
+    match &args.log_tz {
+        Some(name) => Ok((timearg::parse_zone(name).context("--log-tz")?, "--log-tz")),
+        None => Ok(timearg::system_zone()),
+    }
+}
+
+/// How inputs are scanned, from the shared input options.
+pub fn scan_options(args: &InputArgs, zone: Tz) -> ScanOptions {
+    let mut parser = ParserOptions::new(zone);
+    parser.default_host = args.host.clone();
+    let mut options = ScanOptions::new(parser);
+    options.year = args.year;
+    if let Some(size) = args.chunk_size {
+        options.chunk_size = size.max(1);
+    }
+    options
+}
+
+/// Everything resolved from the options before any input is read, so a bad
+/// option fails before the work.
+pub struct Settings {
+    pub log_zone: Tz,
+    pub log_zone_source: &'static str,
+    pub report_zone: Tz,
+    pub window: Window,
+    pub by: WindowBy,
+    pub outcomes: Vec<Outcome>,
+    pub include_notifications: bool,
+    pub filter: RowFilter,
+    pub classifier: Classifier,
+}
+
+impl Settings {
+    pub fn new(
+        input: &InputArgs,
+        window: &WindowArgs,
+        filter: &FilterArgs,
+    ) -> anyhow::Result<Settings> {
+        if input.threads == Some(0) {
+            bail!("--threads must be at least 1");
+        }
+        let (log_zone, log_zone_source) = log_zone(input)?;
+        let report_zone = match &window.tz {
+            Some(name) => timearg::parse_zone(name).context("--tz")?,
+            None => log_zone,
+        };
+        let since = window
+            .since
+            .as_deref()
+            .map(|t| timearg::parse_time(t, report_zone).context("--since"))
+            .transpose()?;
+        let until = window
+            .until
+            .as_deref()
+            .map(|t| timearg::parse_time(t, report_zone).context("--until"))
+            .transpose()?;
+        if let (Some(s), Some(u)) = (since, until)
+            && s >= u
+        {
+            bail!("--since must be before --until");
+        }
+        let classifier = match &filter.rules {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Classifier::with_user_rules(&text).with_context(|| format!("{}", path.display()))?
+            }
+            None => Classifier::builtin(),
+        };
+        let categories = filter
+            .category
+            .iter()
+            .map(|c| {
+                c.trim()
+                    .parse::<Category>()
+                    .map_err(|e| anyhow::anyhow!("--category: unknown category '{}'", e.0))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let reason = filter
+            .reason
+            .as_deref()
+            .map(|p| {
+                regex::bytes::Regex::new(p)
+                    .with_context(|| format!("--match: invalid pattern '{p}'"))
+            })
+            .transpose()?;
+        for code in &filter.code {
+            if code.is_empty() || !code.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                bail!(
+                    "--code: '{code}' is not a reply code or enhanced code prefix (e.g. 550, 55, 5.7, 4.7.1)"
+                );
+            }
+        }
+        Ok(Settings {
+            log_zone,
+            log_zone_source,
+            report_zone,
+            window: Window { since, until },
+            by: match window.by {
+                ByArg::Failure => WindowBy::Failure,
+                ByArg::Received => WindowBy::Received,
+            },
+            outcomes: parse_outcomes(&filter.outcome)?,
+            include_notifications: filter.include_notifications,
+            filter: RowFilter {
+                categories,
+                codes: filter.code.clone(),
+                recipient_domains: filter.recipient_domain.clone(),
+                remote_hosts: filter.remote_host.clone(),
+                senders: filter.sender.clone(),
+                reason,
+            },
+            classifier,
+        })
+    }
+}
+
+fn parse_outcomes(list: &str) -> anyhow::Result<Vec<Outcome>> {
+    let mut selected = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if name == "all" {
+            return Ok(Outcome::ALL.to_vec());
+        }
+        selected.push(name.parse::<Outcome>().context("--outcome")?);
+    }
+    if selected.is_empty() {
+        bail!("--outcome: no outcome given");
+    }
+    Ok(selected)
+}
+
+/// Everything read from the inputs, merged in time order.
+pub struct Loaded {
+    pub log: PartialLog,
+    pub files: Vec<FileMeta>,
+    pub failures: Vec<String>,
+    pub pool: rayon::ThreadPool,
+}
+
+#[derive(Serialize)]
+pub struct FileMeta {
+    pub name: String,
+    pub compressed: bool,
+    pub lines: u64,
+    pub events: u64,
+    pub irrelevant: u64,
+    pub unrecognised: u64,
+    /// How the year of yearless (classic syslog) timestamps was decided.
+    pub year: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Reads every input (in parallel) and merges them oldest first.
+pub fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
+    let options = scan_options(args, zone);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()
+        .context("cannot start worker threads")?;
+    let inputs: Vec<Input> = args.logs.iter().map(|p| Input::from_arg(p)).collect();
+    if inputs.iter().filter(|i| matches!(i, Input::Stdin)).count() > 1 {
+        bail!("'-' (stdin) may be given only once");
+    }
+    let results: Vec<anyhow::Result<Scanned>> = pool.install(|| {
+        inputs
+            .par_iter()
+            .map(|input| scan_input(input, &options))
+            .collect()
+    });
+    let mut scanned = Vec::new();
+    let mut files = Vec::new();
+    let mut failures = Vec::new();
+    for (input, result) in inputs.iter().zip(results) {
+        match result {
+            Ok(s) => {
+                let counts = &s.log.counts;
+                files.push(FileMeta {
+                    name: s.name.clone(),
+                    compressed: s.compressed,
+                    lines: counts.total(),
+                    events: counts.events,
+                    irrelevant: counts.irrelevant,
+                    unrecognised: counts.unrecognised_total(),
+                    year: s.year_source.clone(),
+                    error: s.error.as_ref().map(|e| format!("{e:#}")),
+                });
+                if let Some(e) = &s.error {
+                    failures.push(format!("{e:#}"));
+                }
+                scanned.push(s);
+            }
+            Err(e) => {
+                files.push(FileMeta {
+                    name: input.name(),
+                    compressed: false,
+                    lines: 0,
+                    events: 0,
+                    irrelevant: 0,
+                    unrecognised: 0,
+                    year: String::new(),
+                    error: Some(format!("{e:#}")),
+                });
+                failures.push(format!("{e:#}"));
+            }
+        }
+    }
+    // Rotated files are merged oldest first, whatever order they were
+    // named in: a message received in mainlog.1 and delivered in mainlog
+    // must see its reception first.
+    scanned.sort_by_key(|s| s.log.span.map(|(first, _)| first));
+    let log = scanned
+        .into_iter()
+        .map(|s| s.log)
+        .reduce(PartialLog::merge)
+        .unwrap_or_default();
+    Ok(Loaded {
+        log,
+        files,
+        failures,
+        pool,
+    })
+}
+
+/// The rows a report is about: the selected outcomes in the window,
+/// classified, passing the filters. Classification runs on the worker
+/// pool; the row order stays that of [`outcomes`].
+pub fn select(loaded: &Loaded, settings: &Settings) -> Vec<Finding> {
+    let rows: Vec<_> = outcomes(&loaded.log)
+        .into_iter()
+        .filter(|r| settings.outcomes.contains(&r.outcome))
+        .filter(|r| settings.include_notifications || !r.is_notification)
+        .filter(|r| settings.window.selects(r, settings.by))
+        .collect();
+    let findings: Vec<Finding> = loaded.pool.install(|| {
+        rows.into_par_iter()
+            .map(|r| Finding::new(r, &settings.classifier))
+            .collect()
+    });
+    findings
+        .into_iter()
+        .filter(|f| settings.filter.matches(f))
+        .collect()
+}
+
+/// Opens the report destination; the format defaults to a table on a
+/// terminal and CSV elsewhere.
+pub fn open_output(args: &OutputArgs) -> anyhow::Result<(Box<dyn Write>, Format)> {
+    let format = args
+        .format
+        .unwrap_or(if args.output.is_none() && io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Csv
+        });
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    Ok((out, format))
+}
+
+#[derive(Serialize)]
+pub struct LineTotals {
+    total: u64,
+    events: u64,
+    irrelevant: u64,
+    unrecognised: u64,
+    unrecognised_by_reason: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Serialize)]
+pub struct ClockMeta {
+    ambiguous_times: u64,
+    ambiguous_resolved_to_second_pass: u64,
+    gap_times_shifted: u64,
+    invalid_dates: u64,
+    year_rollovers: u64,
+}
+
+/// What was read and how it was interpreted: written to stderr for table
+/// and CSV output, into the document for JSON.
+#[derive(Serialize)]
+pub struct Metadata {
+    pub files: Vec<FileMeta>,
+    pub lines: LineTotals,
+    pub log_zone: String,
+    pub log_zone_source: &'static str,
+    pub report_zone: String,
+    pub clock: ClockMeta,
+    pub window_since: Option<String>,
+    pub window_until: Option<String>,
+    pub window_by: &'static str,
+    pub outcomes_selected: Vec<&'static str>,
+    pub rows: usize,
+    pub rows_by_outcome: BTreeMap<&'static str, usize>,
+}
+
+impl Metadata {
+    pub fn new(
+        loaded: Loaded,
+        settings: &Settings,
+        findings: &[Finding],
+    ) -> (Metadata, Vec<String>) {
+        let mut rows_by_outcome = BTreeMap::new();
+        for finding in findings {
+            *rows_by_outcome
+                .entry(finding.outcome.outcome.name())
+                .or_insert(0) += 1;
+        }
+        let log = &loaded.log;
+        let clock = log.clock;
+        let metadata = Metadata {
+            lines: LineTotals {
+                total: log.counts.total(),
+                events: log.counts.events,
+                irrelevant: log.counts.irrelevant,
+                unrecognised: log.counts.unrecognised_total(),
+                unrecognised_by_reason: log.counts.unrecognised.iter().copied().collect(),
+            },
+            files: loaded.files,
+            log_zone: settings.log_zone.name().to_string(),
+            log_zone_source: settings.log_zone_source,
+            report_zone: settings.report_zone.name().to_string(),
+            clock: ClockMeta {
+                ambiguous_times: clock.ambiguous,
+                ambiguous_resolved_to_second_pass: clock.ambiguous_second,
+                gap_times_shifted: clock.gap_shifted,
+                invalid_dates: clock.invalid,
+                year_rollovers: clock.year_rollovers,
+            },
+            window_since: settings
+                .window
+                .since
+                .map(|t| format_time(t, settings.report_zone)),
+            window_until: settings
+                .window
+                .until
+                .map(|t| format_time(t, settings.report_zone)),
+            window_by: match settings.by {
+                WindowBy::Failure => "failure",
+                WindowBy::Received => "received",
+            },
+            outcomes_selected: settings.outcomes.iter().map(|o| o.name()).collect(),
+            rows: findings.len(),
+            rows_by_outcome,
+        };
+        (metadata, loaded.failures)
+    }
+
+    /// The metadata as `# ` lines on stderr.
+    pub fn print(&self) {
+        let lines = &self.lines;
+        eprintln!(
+            "# read {} input(s): {} lines = {} events + {} irrelevant + {} unrecognised",
+            self.files.len(),
+            lines.total,
+            lines.events,
+            lines.irrelevant,
+            lines.unrecognised
+        );
+        eprintln!(
+            "# log times without offset read in {} ({}); report times in {}",
+            self.log_zone, self.log_zone_source, self.report_zone
+        );
+        let clock = &self.clock;
+        if clock.ambiguous_times + clock.gap_times_shifted + clock.invalid_dates > 0 {
+            eprintln!(
+                "# clock: {} ambiguous (fold) times, {} in the second pass; {} gap times shifted; {} invalid dates",
+                clock.ambiguous_times,
+                clock.ambiguous_resolved_to_second_pass,
+                clock.gap_times_shifted,
+                clock.invalid_dates
+            );
+        }
+        for file in self
+            .files
+            .iter()
+            .filter(|f| f.year.starts_with(|c: char| c.is_ascii_digit()))
+        {
+            eprintln!("# {}: year of syslog timestamps {}", file.name, file.year);
+        }
+        let since = self.window_since.as_deref().unwrap_or("-∞");
+        let until = self.window_until.as_deref().unwrap_or("+∞");
+        let counts: Vec<String> = self
+            .rows_by_outcome
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        eprintln!(
+            "# window [{since}, {until}) by {}; outcomes {}: {} row(s){}{}",
+            self.window_by,
+            self.outcomes_selected.join(","),
+            self.rows,
+            if counts.is_empty() { "" } else { " — " },
+            counts.join(", ")
+        );
+    }
+}
+
+/// Reports inputs that failed; the exit code says whether any did.
+pub fn finish(failures: &[String]) -> anyhow::Result<ExitCode> {
+    for failure in failures {
+        eprintln!("mailtrail: {failure}");
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}

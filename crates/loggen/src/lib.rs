@@ -1,0 +1,20 @@
+//! Deterministic synthetic mail-log generator for mailtrail.
+//!
+//! It writes a realistic Exim main log **and** the ground truth of what
+//! happened to every (message, recipient) — derived from the generator's own
+//! events, never from parsing the text — so parser and analysis output can be
+//! checked against it. Equal configurations (including the seed) give
+//! byte-identical logs and truth files.
+//!
+//! The crate deliberately does not depend on `mailtrail-parse`.
+
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod exim;
+pub mod msgid;
+pub mod rng;
+pub mod truth;
+
+pub use exim::{EximConfig, IdStyle, generate as generate_exim};
+pub use truth::{Category, Outcome, Summary};
