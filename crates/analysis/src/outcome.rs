@@ -409,8 +409,10 @@ fn message_rows(
             }
         }
     }
-    // A message on the queue whose recipients were never logged.
-    if record.recipients.is_empty() && rows.len() == before && !finished {
+    // A message on the queue whose recipients were never logged (not one
+    // whose transaction was rejected or never reached the queue: no sender).
+    let queued = record.sender.is_some() && record.queue.rejected.is_none();
+    if queued && record.recipients.is_empty() && rows.len() == before && !finished {
         let mut row = base;
         row.outcome = queue_outcome(record).unwrap_or(Outcome::Pending);
         row.reason = queue_reason(record);

@@ -121,7 +121,10 @@ impl PartialLog {
                     .reason
                     .map(|r| BString::from(mailtrail_parse::unescape(r).into_owned())),
             });
-            return;
+            // A rejection with a queue id also ends that queue entry.
+            if event.queue_id.is_none() {
+                return;
+            }
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         if key_into(event, &mut scratch) {

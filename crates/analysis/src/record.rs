@@ -136,10 +136,11 @@ impl RecipientRecord {
         if self.original.is_none() {
             self.original = attempt.original_recipient.map(ToOwned::to_owned);
         }
-        self.last_attempt_at = Some(at);
+        // A skipped retry (`retry time not reached`) is not an attempt.
         if attempt.skipped {
             return;
         }
+        self.last_attempt_at = Some(at);
         self.attempts += 1;
         match attempt.status {
             AttemptStatus::Deferred | AttemptStatus::Bounced | AttemptStatus::Expired => {
@@ -219,6 +220,20 @@ fn terminal(at: DateTime<Utc>, attempt: &Attempt<'_>) -> Terminal {
     }
 }
 
+/// The first sender seen wins, except that a qualified address replaces an
+/// unqualified one: Postfix pickup logs the sender as submitted (`root`),
+/// qmgr the rewritten envelope sender (`root@host.example`), which is the
+/// real one.
+fn merge_sender(slot: &mut Option<BString>, candidate: Option<BString>) {
+    let unqualified = slot
+        .as_ref()
+        .is_some_and(|s| !s.is_empty() && !s.contains(&b'@'));
+    let qualified = candidate.as_ref().is_some_and(|s| s.contains(&b'@'));
+    if (slot.is_none() || (unqualified && qualified)) && candidate.is_some() {
+        *slot = candidate;
+    }
+}
+
 /// Local parts are case-sensitive in principle, domains never are; in
 /// practice both are compared case-insensitively by every MTA's lookup, so
 /// the whole address is.
@@ -242,6 +257,9 @@ pub struct QueueState {
     /// Postfix queue file removed: later lines with this id are a new
     /// message.
     pub closed: bool,
+    /// Refused at SMTP time after the queue id was assigned (Postfix
+    /// `QID: reject:`, `milter-reject`; Exim `rejected after DATA`).
+    pub rejected: Option<DateTime<Utc>>,
 }
 
 /// Everything known about one queue entry.
@@ -327,7 +345,9 @@ impl MessageRecord {
                 notification.kind,
                 notification.notification_queue_id.to_owned(),
             )),
-            EventKind::Rejected(_) => {}
+            EventKind::Rejected(_) => {
+                self.queue.rejected = self.queue.rejected.or(Some(event.at));
+            }
         }
     }
 
@@ -342,7 +362,7 @@ impl MessageRecord {
         {
             self.received_at = Some(at);
         }
-        set(&mut self.sender, r.sender);
+        merge_sender(&mut self.sender, r.sender.map(ToOwned::to_owned));
         set(&mut self.message_id, r.message_id);
         if self.subject.is_none() {
             self.subject = r
@@ -370,9 +390,18 @@ impl MessageRecord {
         let text = |t: &Option<&BStr>| t.map(ToOwned::to_owned);
         match lifecycle {
             Lifecycle::Completed => self.queue.completed = true,
-            Lifecycle::Frozen(why) | Lifecycle::Held(why) => {
-                if !matches!(self.queue.frozen, Some((true, ..))) {
-                    self.queue.frozen = Some((true, at, text(why)));
+            Lifecycle::Frozen(why) => self.freeze(at, text(why)),
+            Lifecycle::Held {
+                reason,
+                sender,
+                recipient,
+            } => {
+                self.freeze(at, text(reason));
+                if self.sender.is_none() {
+                    self.sender = sender.map(ToOwned::to_owned);
+                }
+                if let Some(recipient) = recipient {
+                    self.listed_recipients.push((*recipient).to_owned());
                 }
             }
             Lifecycle::StillFrozen => {
@@ -408,6 +437,14 @@ impl MessageRecord {
         }
     }
 
+    /// Frozen or held; a second freeze keeps the first one's time and
+    /// reason.
+    fn freeze(&mut self, at: DateTime<Utc>, why: Option<BString>) {
+        if !matches!(self.queue.frozen, Some((true, ..))) {
+            self.queue.frozen = Some((true, at, why));
+        }
+    }
+
     fn recipient_mut(&mut self, address: &BStr, original: Option<&BStr>) -> &mut RecipientRecord {
         match self
             .recipients
@@ -433,7 +470,7 @@ impl MessageRecord {
         self.first_seen = self.first_seen.min(later.first_seen);
         self.last_seen = self.last_seen.max(later.last_seen);
         self.received_at = self.received_at.or(later.received_at);
-        keep(&mut self.sender, later.sender);
+        merge_sender(&mut self.sender, later.sender);
         self.size = self.size.or(later.size);
         keep(&mut self.message_id, later.message_id);
         keep(&mut self.subject, later.subject);
@@ -467,6 +504,7 @@ impl MessageRecord {
         self.queue.removed = q.removed.or(self.queue.removed.take());
         self.queue.expired = q.expired.or(self.queue.expired);
         self.queue.closed |= q.closed;
+        self.queue.rejected = self.queue.rejected.or(q.rejected);
     }
 
     /// True for a bounce, delay warning or DSN generated about another

@@ -168,7 +168,16 @@ pub enum Lifecycle<'a> {
     /// `cancelled by …`).
     Cancelled(Option<&'a BStr>),
     /// Placed on hold (Postfix `hold`, postsuper `placed on hold`).
-    Held(Option<&'a BStr>),
+    Held {
+        /// Why (the action's text), when logged.
+        reason: Option<&'a BStr>,
+        /// Envelope sender, when the line names it (cleanup `from=`).
+        sender: Option<&'a BStr>,
+        /// Recipient, when the line names it (cleanup `to=`): a held
+        /// message never reaches the queue manager, so this may be the only
+        /// place its recipient is logged.
+        recipient: Option<&'a BStr>,
+    },
     /// Released from hold.
     Released,
     /// Requeued by an administrator.

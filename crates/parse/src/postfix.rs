@@ -184,7 +184,13 @@ fn queue_line<'a>(daemon: &'a [u8], rest: &'a [u8]) -> Body<'a> {
         b"removed" if daemon == b"postsuper" => return lifecycle(Lifecycle::RemovedByAdmin(None)),
         b"removed" => return lifecycle(Lifecycle::QueueFileRemoved),
         b"requeued" => return lifecycle(Lifecycle::Requeued),
-        b"placed on hold" => return lifecycle(Lifecycle::Held(None)),
+        b"placed on hold" => {
+            return lifecycle(Lifecycle::Held {
+                reason: None,
+                sender: None,
+                recipient: None,
+            });
+        }
         b"released from hold" => return lifecycle(Lifecycle::Released),
         // postsuper -e: qmgr logs the actual expiry (`status=force-expired`).
         b"expired" => return Body::Irrelevant("expire request"),
@@ -891,9 +897,11 @@ fn smtpd_action<'a>(queued: bool, action: &[u8], rest: &'a [u8]) -> Body<'a> {
                 reason: text.map(BStr::new),
             }))
         }
-        Effect::Hold if queued => {
-            Body::Event(EventKind::Lifecycle(Lifecycle::Held(text.map(BStr::new))))
-        }
+        Effect::Hold if queued => Body::Event(EventKind::Lifecycle(Lifecycle::Held {
+            reason: text.map(BStr::new),
+            sender: parts.sender.map(BStr::new),
+            recipient: parts.recipient.map(BStr::new),
+        })),
         Effect::Discard if queued => Body::Event(EventKind::Attempt(discarded(
             parts.sender,
             parts.recipient,
@@ -1019,9 +1027,11 @@ fn content_action<'a>(queued: bool, action: &[u8], class: &[u8], rest: &'a [u8])
             }))
         }
         _ if !queued => Body::Irrelevant("access action"),
-        Effect::Hold => Body::Event(EventKind::Lifecycle(Lifecycle::Held(Some(BStr::new(
-            reason,
-        ))))),
+        Effect::Hold => Body::Event(EventKind::Lifecycle(Lifecycle::Held {
+            reason: Some(BStr::new(reason)),
+            sender: parts.sender.map(BStr::new),
+            recipient: parts.recipient.map(BStr::new),
+        })),
         Effect::Discard => Body::Event(EventKind::Attempt(discarded(
             parts.sender,
             parts.recipient,
