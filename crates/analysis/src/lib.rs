@@ -40,7 +40,9 @@ mod record;
 mod scan;
 
 pub use crate::finding::{Finding, RowFilter, failure_facts};
-pub use crate::outcome::{Outcome, RecipientOutcome, UnknownOutcome, Window, WindowBy, outcomes};
+pub use crate::outcome::{
+    Outcome, RecipientOutcome, UnknownOutcome, Window, WindowBy, outcomes, outcomes_where,
+};
 pub use crate::partial::{LineSample, PartialLog, RejectionRecord, UNRECOGNISED_SAMPLES};
 pub use crate::record::{
     Failure, MessageKey, MessageRecord, QueueState, RecipientRecord, Terminal,

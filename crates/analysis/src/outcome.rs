@@ -4,12 +4,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-use bstr::{BString, ByteSlice};
+use bstr::{BStr, BString, ByteSlice};
 use chrono::{DateTime, Utc};
 use mailtrail_parse::{AttemptStatus, Mta, SmtpReply};
 
 use crate::partial::PartialLog;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::record::{Failure, MessageKey, MessageRecord, RecipientRecord, split_key};
 
@@ -165,6 +165,16 @@ impl RecipientOutcome {
 /// Turns a fully merged log into report rows, ordered by reception time,
 /// host, queue id and recipient order.
 pub fn outcomes(log: &PartialLog) -> Vec<RecipientOutcome> {
+    outcomes_where(log, |_, _| true)
+}
+
+/// Like [`outcomes`], but only the rows for which `keep(outcome,
+/// is_notification)` holds are built — cheaper when most rows would be
+/// thrown away (delivered mail in an `undelivered` report).
+pub fn outcomes_where(
+    log: &PartialLog,
+    keep: impl Fn(Outcome, bool) -> bool,
+) -> Vec<RecipientOutcome> {
     let mut rows = Vec::new();
     let mut keys: Vec<&MessageKey> = log.messages.keys().collect();
     keys.sort();
@@ -178,13 +188,7 @@ pub fn outcomes(log: &PartialLog) -> Vec<RecipientOutcome> {
                 upstream: links.upstream.get(&(key.as_ref(), segment)).copied(),
                 handed_over: links.handed_over.get(&(key.as_ref(), segment)),
             };
-            message_rows(
-                host.to_owned(),
-                queue_id.to_owned(),
-                record,
-                &context,
-                &mut rows,
-            );
+            message_rows(host, queue_id, record, &context, &keep, &mut rows);
         }
     }
     for rejection in &log.rejections {
@@ -253,7 +257,7 @@ struct HopLinks<'a> {
 
 impl<'a> HopLinks<'a> {
     fn new(log: &'a PartialLog, keys: &[&'a MessageKey]) -> HopLinks<'a> {
-        let mut by_queue_id: HashMap<&'a [u8], Vec<&'a [u8]>> = HashMap::new();
+        let mut by_queue_id: HashMap<&'a [u8], Vec<&'a [u8]>> = HashMap::default();
         for &key in keys {
             by_queue_id
                 .entry(split_key(key).1.as_bytes())
@@ -261,9 +265,9 @@ impl<'a> HopLinks<'a> {
                 .push(key.as_ref());
         }
         let mut links = HopLinks {
-            notifications: HashSet::new(),
-            upstream: HashMap::new(),
-            handed_over: HashMap::new(),
+            notifications: HashSet::default(),
+            upstream: HashMap::default(),
+            handed_over: HashMap::default(),
         };
         for &key in keys {
             let key: &'a [u8] = key;
@@ -330,22 +334,103 @@ fn find_hop<'a>(
 }
 
 fn message_rows(
-    host: BString,
-    queue_id: BString,
+    host: &BStr,
+    queue_id: &BStr,
     record: &MessageRecord,
     context: &RowContext<'_>,
+    keep: &dyn Fn(Outcome, bool) -> bool,
     rows: &mut Vec<RecipientOutcome>,
 ) {
+    // Most messages are delivered and most reports skip them: the shared
+    // part of a row is only built for a message that has a row to report.
+    let mut base: Option<RecipientOutcome> = None;
+    let mut new_row = |recipient: BString, outcome: Outcome| {
+        let base = base.get_or_insert_with(|| base_row(host, queue_id, record, context));
+        RecipientOutcome {
+            recipient,
+            outcome,
+            ..base.clone()
+        }
+    };
+    for (index, recipient) in record.recipients.iter().enumerate() {
+        let handed_over = context
+            .handed_over
+            .is_some_and(|handed| handed.contains(&index));
+        let probe = recipient
+            .terminal
+            .as_ref()
+            .is_some_and(|t| t.status == AttemptStatus::Probe);
+        if handed_over || probe {
+            continue;
+        }
+        let outcome = recipient_outcome(record, recipient);
+        if !keep(outcome, context.is_notification) {
+            continue;
+        }
+        let address = recipient
+            .original
+            .clone()
+            .unwrap_or_else(|| recipient.address.clone());
+        let mut row = new_row(address, outcome);
+        fill_recipient(&mut row, record, recipient, outcome);
+        rows.push(row);
+    }
+    // Recipients known only from the reception line: still waiting, unless
+    // the message is finished (Exim merges duplicates and aliases).
+    let finished = record.queue.completed || record.queue.closed;
+    if finished {
+        return;
+    }
+    let outcome = queue_outcome(record).unwrap_or(Outcome::Pending);
+    let unseen: Vec<&BString> = record
+        .listed_recipients
+        .iter()
+        .filter(|listed| {
+            !record.recipients.iter().any(|r| {
+                [Some(&r.address), r.original.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a.eq_ignore_ascii_case(listed))
+            })
+        })
+        .collect();
+    // A message on the queue whose recipients were never logged gets one
+    // row with no recipient (not one whose transaction was rejected or
+    // never reached the queue: it has no sender).
+    let queued = record.sender.is_some() && record.queue.rejected.is_none();
+    let unknown_recipients = queued && record.recipients.is_empty() && unseen.is_empty();
+    if !keep(outcome, context.is_notification) {
+        return;
+    }
+    let waiting = unseen
+        .into_iter()
+        .cloned()
+        .chain(unknown_recipients.then(BString::default));
+    for recipient in waiting {
+        let mut row = new_row(recipient, outcome);
+        row.reason = queue_reason(record);
+        add_queue_times(&mut row, record);
+        rows.push(row);
+    }
+}
+
+/// What every row of one message shares.
+fn base_row(
+    host: &BStr,
+    queue_id: &BStr,
+    record: &MessageRecord,
+    context: &RowContext<'_>,
+) -> RecipientOutcome {
     // A later hop reports the message as the sender sent it: reception
     // time, sender, Message-ID and subject come from the first hop.
     let origin = context.upstream.unwrap_or(record);
     let received_at = origin
         .received_at
         .or(record.received_at)
-        .or_else(|| id_time(record.mta, &queue_id));
-    let base = RecipientOutcome {
-        host,
-        queue_id,
+        .or_else(|| id_time(record.mta, queue_id));
+    RecipientOutcome {
+        host: host.to_owned(),
+        queue_id: queue_id.to_owned(),
         mta: record.mta,
         received_at,
         message_id: origin
@@ -364,74 +449,12 @@ fn message_rows(
         failure_times: Vec::new(),
         reason: None,
         is_notification: context.is_notification,
-    };
-    let before = rows.len();
-    for (index, recipient) in record.recipients.iter().enumerate() {
-        if context
-            .handed_over
-            .is_some_and(|handed| handed.contains(&index))
-        {
-            continue;
-        }
-        if recipient
-            .terminal
-            .as_ref()
-            .is_some_and(|t| t.status == AttemptStatus::Probe)
-        {
-            continue;
-        }
-        let mut row = base.clone();
-        row.recipient = recipient
-            .original
-            .clone()
-            .unwrap_or_else(|| recipient.address.clone());
-        fill_recipient(&mut row, record, recipient);
-        rows.push(row);
-    }
-    // Recipients known only from the reception line: still waiting, unless
-    // the message is finished (Exim merges duplicates and aliases).
-    let finished = record.queue.completed || record.queue.closed;
-    if !finished {
-        for listed in &record.listed_recipients {
-            let seen = record.recipients.iter().any(|r| {
-                [Some(&r.address), r.original.as_ref()]
-                    .into_iter()
-                    .flatten()
-                    .any(|a| a.eq_ignore_ascii_case(listed))
-            });
-            if !seen {
-                let mut row = base.clone();
-                row.recipient = listed.clone();
-                row.outcome = queue_outcome(record).unwrap_or(Outcome::Pending);
-                row.reason = queue_reason(record);
-                add_queue_times(&mut row, record);
-                rows.push(row);
-            }
-        }
-    }
-    // A message on the queue whose recipients were never logged (not one
-    // whose transaction was rejected or never reached the queue: no sender).
-    let queued = record.sender.is_some() && record.queue.rejected.is_none();
-    if queued && record.recipients.is_empty() && rows.len() == before && !finished {
-        let mut row = base;
-        row.outcome = queue_outcome(record).unwrap_or(Outcome::Pending);
-        row.reason = queue_reason(record);
-        add_queue_times(&mut row, record);
-        rows.push(row);
     }
 }
 
-fn fill_recipient(row: &mut RecipientOutcome, record: &MessageRecord, recipient: &RecipientRecord) {
-    row.attempts = recipient.attempts;
-    row.last_attempt_at = recipient.last_attempt_at;
-    row.failure_times = recipient.failure_times.clone();
-    row.first_failure_at = recipient.failure_times.first().copied();
-    row.last_failure = recipient.last_failure.clone();
-    row.reason = recipient
-        .last_failure
-        .as_ref()
-        .and_then(|f| f.reason.clone());
-    row.outcome = match &recipient.terminal {
+/// A recipient's outcome, from its own lines and its message's queue state.
+fn recipient_outcome(record: &MessageRecord, recipient: &RecipientRecord) -> Outcome {
+    match &recipient.terminal {
         Some(terminal) => match terminal.status {
             AttemptStatus::Delivered if recipient.deferrals > 0 => Outcome::Delayed,
             AttemptStatus::Delivered => Outcome::Delivered,
@@ -452,26 +475,40 @@ fn fill_recipient(row: &mut RecipientOutcome, record: &MessageRecord, recipient:
             AttemptStatus::Deferred | AttemptStatus::Probe => Outcome::Pending,
         },
         None if recipient.error_ignored.is_some() => Outcome::Bounced,
-        None => {
-            let expired_with_queue = record
-                .queue
-                .expired
-                .filter(|_| recipient.last_failure.is_some());
-            if let Some(at) = expired_with_queue {
-                row.failure_times.push(at);
-                Outcome::Expired
-            } else {
-                let outcome = queue_outcome(record).unwrap_or(Outcome::Pending);
-                if outcome != Outcome::Pending {
-                    add_queue_times(row, record);
-                    if row.reason.is_none() {
-                        row.reason = queue_reason(record);
-                    }
-                }
-                outcome
+        // A Postfix expiry covers the recipients still deferred.
+        None if record.queue.expired.is_some() && recipient.last_failure.is_some() => {
+            Outcome::Expired
+        }
+        None => queue_outcome(record).unwrap_or(Outcome::Pending),
+    }
+}
+
+fn fill_recipient(
+    row: &mut RecipientOutcome,
+    record: &MessageRecord,
+    recipient: &RecipientRecord,
+    outcome: Outcome,
+) {
+    row.outcome = outcome;
+    row.attempts = recipient.attempts;
+    row.last_attempt_at = recipient.last_attempt_at;
+    row.failure_times = recipient.failure_times.clone();
+    row.first_failure_at = recipient.failure_times.first().copied();
+    row.last_failure = recipient.last_failure.clone();
+    row.reason = recipient
+        .last_failure
+        .as_ref()
+        .and_then(|f| f.reason.clone());
+    if recipient.terminal.is_none() && recipient.error_ignored.is_none() {
+        if let (Outcome::Expired, Some(at)) = (outcome, record.queue.expired) {
+            row.failure_times.push(at);
+        } else if matches!(outcome, Outcome::Removed | Outcome::Frozen) {
+            add_queue_times(row, record);
+            if row.reason.is_none() {
+                row.reason = queue_reason(record);
             }
         }
-    };
+    }
 }
 
 /// The outcome the queue state gives a recipient without a final line.

@@ -1,12 +1,11 @@
 //! [`PartialLog`]: what a stretch of log lines says, in a form that merges.
 
-use std::collections::HashMap;
-
 use bstr::BString;
 use chrono::{DateTime, Utc};
 use mailtrail_parse::{
     ClockStats, Event, EventKind, LineCounts, Mta, Parsed, RejectStage, SmtpReply,
 };
+use rustc_hash::FxHashMap;
 
 use crate::record::{MessageKey, MessageRecord, key_into};
 
@@ -64,7 +63,7 @@ pub struct LineSample {
 pub struct PartialLog {
     /// Records per queue entry key; more than one when a Postfix queue id
     /// was reused after its queue file was removed.
-    pub messages: HashMap<MessageKey, Vec<MessageRecord>>,
+    pub messages: FxHashMap<MessageKey, Vec<MessageRecord>>,
     /// Rejections in line order.
     pub rejections: Vec<RejectionRecord>,
     /// Lines per class.

@@ -71,6 +71,55 @@ pub struct Failure {
     pub bare_expiry: bool,
 }
 
+impl Failure {
+    fn new(at: DateTime<Utc>, attempt: &Attempt<'_>, bare_expiry: bool) -> Failure {
+        let mut failure = Failure {
+            at,
+            status: attempt.status,
+            reply: attempt.reply,
+            phase: None,
+            reason: None,
+            remote_host: None,
+            remote_ip: None,
+            local: false,
+            bare_expiry,
+        };
+        failure.update(at, attempt, bare_expiry);
+        failure
+    }
+
+    fn update(&mut self, at: DateTime<Utc>, attempt: &Attempt<'_>, bare_expiry: bool) {
+        self.at = at;
+        self.status = attempt.status;
+        self.reply = attempt.reply;
+        assign(&mut self.phase, attempt.phase.map(|p| p.as_bytes()));
+        let reason = attempt.reason.map(|r| mailtrail_parse::unescape(r));
+        assign(&mut self.reason, reason.as_deref());
+        assign(
+            &mut self.remote_host,
+            attempt.remote_host.map(|h| h.as_bytes()),
+        );
+        assign(&mut self.remote_ip, attempt.remote_ip.map(|i| i.as_bytes()));
+        self.local =
+            attempt.remote_ip.is_none() && attempt.remote_host.is_none() && attempt.phase.is_none();
+        self.bare_expiry = bare_expiry;
+    }
+}
+
+/// Sets `slot` to `value`, reusing the existing buffer when there is one.
+fn assign(slot: &mut Option<BString>, value: Option<&[u8]>) {
+    match (slot.as_mut(), value) {
+        (Some(buffer), Some(value)) => {
+            if buffer.as_slice() != value {
+                buffer.clear();
+                buffer.extend_from_slice(value);
+            }
+        }
+        (None, Some(value)) => *slot = Some(BString::from(value)),
+        (_, None) => *slot = None,
+    }
+}
+
 /// The final state a recipient reached (delivered, bounced, expired …).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Terminal {
@@ -148,35 +197,24 @@ impl RecipientRecord {
                     self.deferrals += 1;
                 }
                 self.failure_times.push(at);
-                let failure = Failure {
-                    at,
-                    status: attempt.status,
-                    reply: attempt.reply,
-                    phase: attempt.phase.map(ToOwned::to_owned),
-                    reason: attempt
-                        .reason
-                        .map(|r| BString::from(mailtrail_parse::unescape(r).into_owned())),
-                    remote_host: attempt.remote_host.map(ToOwned::to_owned),
-                    remote_ip: attempt.remote_ip.map(ToOwned::to_owned),
-                    local: attempt.remote_ip.is_none()
-                        && attempt.remote_host.is_none()
-                        && attempt.phase.is_none(),
-                    bare_expiry: attempt.status == AttemptStatus::Expired
-                        && attempt.reply == SmtpReply::default()
-                        && attempt.remote_host.is_none()
-                        && attempt.remote_ip.is_none()
-                        && attempt.phase.is_none(),
-                };
-                if failure.bare_expiry && self.last_failure.is_some() {
+                let bare_expiry = attempt.status == AttemptStatus::Expired
+                    && attempt.reply == SmtpReply::default()
+                    && attempt.remote_host.is_none()
+                    && attempt.remote_ip.is_none()
+                    && attempt.phase.is_none();
+                match &mut self.last_failure {
                     // An expiry line carries no SMTP details: keep the
                     // underlying last deferral's, so the recipient is
                     // reported with the real reason.
-                    if let Some(previous) = &mut self.last_failure {
+                    Some(previous) if bare_expiry => {
                         previous.status = AttemptStatus::Expired;
                         previous.at = at;
                     }
-                } else {
-                    self.last_failure = Some(failure);
+                    // A recipient is often deferred many times with the
+                    // same text: overwrite the previous failure in place,
+                    // reusing its buffers, instead of allocating anew.
+                    Some(previous) => previous.update(at, attempt, bare_expiry),
+                    None => self.last_failure = Some(Failure::new(at, attempt, bare_expiry)),
                 }
                 if attempt.status != AttemptStatus::Deferred {
                     self.terminal = Some(terminal(at, attempt));

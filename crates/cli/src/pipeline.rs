@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use chrono_tz::Tz;
 use mailtrail_analysis::classify::{Category, Classifier};
 use mailtrail_analysis::{
-    Finding, Outcome, PartialLog, RowFilter, ScanOptions, Window, WindowBy, outcomes,
+    Finding, Outcome, PartialLog, RowFilter, ScanOptions, Window, WindowBy, outcomes_where,
 };
 use mailtrail_parse::ParserOptions;
 use rayon::prelude::*;
@@ -251,10 +251,11 @@ pub fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
 /// classified, passing the filters. Classification runs on the worker
 /// pool; the row order stays that of [`outcomes`].
 pub fn select(loaded: &Loaded, settings: &Settings) -> Vec<Finding> {
-    let rows: Vec<_> = outcomes(&loaded.log)
+    let keep = |outcome: Outcome, is_notification: bool| {
+        settings.outcomes.contains(&outcome) && (settings.include_notifications || !is_notification)
+    };
+    let rows: Vec<_> = outcomes_where(&loaded.log, keep)
         .into_iter()
-        .filter(|r| settings.outcomes.contains(&r.outcome))
-        .filter(|r| settings.include_notifications || !r.is_notification)
         .filter(|r| settings.window.selects(r, settings.by))
         .collect();
     let findings: Vec<Finding> = loaded.pool.install(|| {
