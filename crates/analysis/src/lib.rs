@@ -34,10 +34,16 @@
 
 pub mod classify;
 mod finding;
+pub mod incident;
+pub mod join;
 mod outcome;
 mod partial;
 mod record;
 mod scan;
+pub mod summary;
+pub mod ticket_report;
+pub mod tickets;
+pub mod trace;
 
 pub use crate::finding::{Finding, RowFilter, failure_facts};
 pub use crate::outcome::{
@@ -47,4 +53,6 @@ pub use crate::partial::{LineSample, PartialLog, RejectionRecord, UNRECOGNISED_S
 pub use crate::record::{
     Failure, MessageKey, MessageRecord, QueueState, RecipientRecord, Terminal,
 };
-pub use crate::scan::{PartialScanError, ScanOptions, scan_bytes, scan_reader, take_partial};
+pub use crate::scan::{
+    PartialScanError, ScanOptions, scan_bytes, scan_reader, take_partial, year_shift_from_long_ids,
+};

@@ -116,6 +116,31 @@ pub fn scan_reader<R: Read>(mut reader: R, options: &ScanOptions) -> io::Result<
     Ok(partial)
 }
 
+/// How many years the assumed year of yearless timestamps is off, judged
+/// by Postfix long queue ids: they encode their creation time in UTC, so a
+/// message first seen about a year after (or before) its id was made means
+/// the year was wrong. `None` when the log has no long queue ids.
+pub fn year_shift_from_long_ids(log: &PartialLog) -> Option<i32> {
+    let mut shifts: Vec<i64> = Vec::new();
+    for (key, records) in &log.messages {
+        let queue_id = crate::record::split_key(key).1;
+        let Some(created) = mailtrail_parse::postfix_long_id_time(queue_id) else {
+            continue;
+        };
+        if let Some(record) = records.first() {
+            // Whole years, rounded: clock skew and time zones are hours.
+            let days = (record.first_seen - created).num_days();
+            shifts.push(((days as f64) / 365.25).round() as i64);
+        }
+    }
+    if shifts.is_empty() {
+        return None;
+    }
+    shifts.sort_unstable();
+    let median = shifts[shifts.len() / 2];
+    Some(-(median as i32))
+}
+
 /// An I/O error that happened after part of the input was scanned.
 #[derive(Debug)]
 pub struct PartialScanError {

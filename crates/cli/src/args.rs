@@ -110,3 +110,30 @@ pub struct OutputArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
+
+/// Where ticket ids come from: patterns, presets and a helpdesk export.
+#[derive(Args, Debug, Default)]
+pub struct TicketArgs {
+    /// Regular expression for a ticket id, tried on the subject,
+    /// Message-ID, sender, recipient and logged headers; a named group
+    /// `ticket` is the id, else the whole match. Repeatable.
+    #[arg(long, value_name = "REGEX")]
+    pub ticket_pattern: Vec<String>,
+    /// A built-in pattern for a common helpdesk format: hash-bracket,
+    /// osticket, freshdesk, zammad, otrs, znuny, jira, jira-key, zendesk,
+    /// rt, plus-address. Repeatable or comma-separated.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub ticket_preset: Vec<String>,
+    /// A helpdesk export (CSV) of sent notifications, joined by Message-ID
+    /// or by recipient and sent time.
+    #[arg(long, value_name = "FILE.csv")]
+    pub tickets: Option<PathBuf>,
+    /// Column names of the export, overriding detection:
+    /// `ticket=…,message_id=…,recipient=…,sent_at=…,subject=…`.
+    #[arg(long, value_name = "MAP")]
+    pub tickets_columns: Option<String>,
+    /// Largest gap between the export's sent time and the log's reception
+    /// time for a recipient + time match: `300`, `90s`, `5m`, `1h`.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub join_tolerance: String,
+}

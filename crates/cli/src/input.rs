@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use chrono::Datelike;
 use flate2::read::MultiGzDecoder;
-use mailtrail_analysis::{PartialLog, ScanOptions, scan_bytes, scan_reader, take_partial};
+use mailtrail_analysis::{
+    PartialLog, ScanOptions, scan_bytes, scan_reader, take_partial, year_shift_from_long_ids,
+};
 
 /// One input as named on the command line.
 #[derive(Clone, Debug)]
@@ -46,8 +48,6 @@ pub struct Scanned {
     /// How the year of yearless timestamps was decided.
     pub year_source: String,
 }
-
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Scans one input. Errors opening it are returned; errors part-way are
 /// reported in [`Scanned::error`] together with what was read.
@@ -98,32 +98,63 @@ pub fn scan_input(input: &Input, options: &ScanOptions) -> anyhow::Result<Scanne
                 return Ok(scanned);
             };
             // Yearless timestamps (classic syslog) start in the year of the
-            // file's last change and roll over at New Year. A log cannot
-            // end after it was last written: if it does (by more than a
-            // day, for clock skew), it started a year earlier.
+            // file's last change and roll over at New Year.
             let mut options = options.clone();
-            let mut year = modified.year();
-            let mut corrected = 0;
-            loop {
-                options.year = Some(year);
-                let mut scanned = scan_file(path, &file, metadata.len(), &options, name.clone())?;
-                let too_late = scanned
-                    .log
-                    .span
-                    .is_some_and(|(_, last)| last > modified + chrono::Duration::days(1));
-                if scanned.log.clock.yearless == 0 || !too_late || corrected == 2 {
-                    scanned.year_source = match (scanned.log.clock.yearless, corrected) {
-                        (0, _) => "not needed (every timestamp has a year)".to_string(),
-                        (_, 0) => format!("{year}, from the file's modification time"),
-                        (_, _) => format!(
-                            "{year}, the file's modification year minus {corrected}: later years would put lines after the file was written"
-                        ),
-                    };
-                    return Ok(scanned);
-                }
-                year -= 1;
-                corrected += 1;
+            options.year = Some(modified.year());
+            let scanned = scan_file(path, &file, metadata.len(), &options, name.clone())?;
+            let year = modified.year();
+            if scanned.log.clock.yearless == 0 {
+                return Ok(Scanned {
+                    year_source: "not needed (every timestamp has a year)".to_string(),
+                    ..scanned
+                });
             }
+            // Postfix long queue ids carry their creation time: when the
+            // log has them, they decide.
+            if let Some(shift) = year_shift_from_long_ids(&scanned.log) {
+                if shift == 0 {
+                    let source = format!(
+                        "{year}, from the file's modification time, confirmed by long queue ids"
+                    );
+                    return Ok(Scanned {
+                        year_source: source,
+                        ..scanned
+                    });
+                }
+                options.year = Some(year + shift);
+                let rescanned = scan_file(path, &file, metadata.len(), &options, name)?;
+                let source = format!(
+                    "{}, from the creation times in long queue ids",
+                    year + shift
+                );
+                return Ok(Scanned {
+                    year_source: source,
+                    ..rescanned
+                });
+            }
+            // Otherwise the log cannot end after the file was last written:
+            // if it does (by more than a day, for clock skew), it started a
+            // year earlier.
+            let too_late = |s: &Scanned| {
+                s.log
+                    .span
+                    .is_some_and(|(_, last)| last > modified + chrono::Duration::days(1))
+            };
+            let mut scanned = scanned;
+            let mut corrected = 0;
+            while too_late(&scanned) && corrected < 2 {
+                corrected += 1;
+                options.year = Some(year - corrected);
+                scanned = scan_file(path, &file, metadata.len(), &options, name.clone())?;
+            }
+            scanned.year_source = match corrected {
+                0 => format!("{year}, from the file's modification time"),
+                _ => format!(
+                    "{}, the file's modification year minus {corrected}: later years would put lines after the file was written",
+                    year - corrected
+                ),
+            };
+            Ok(scanned)
         }
     }
 }
@@ -136,16 +167,18 @@ fn scan_file(
     options: &ScanOptions,
     name: String,
 ) -> anyhow::Result<Scanned> {
-    let mut head = [0u8; 2];
+    let mut head = [0u8; 6];
     let head_len =
         read_head(file, &mut head).with_context(|| format!("cannot read {}", path.display()))?;
-    if head_len == 2 && head == GZIP_MAGIC {
+    let compression = Compression::sniff(&head[..head_len]);
+    if compression != Compression::None {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let (log, error, _) = scan_stream(file, options);
         let error = error.map(|e| {
             anyhow::Error::new(e).context(format!(
-                "{}: corrupt or truncated gzip data",
-                path.display()
+                "{}: corrupt or truncated {} data",
+                path.display(),
+                compression.name()
             ))
         });
         return Ok(Scanned {
@@ -180,7 +213,7 @@ fn scan_file(
     })
 }
 
-fn read_head(file: &File, head: &mut [u8; 2]) -> io::Result<usize> {
+fn read_head(file: &File, head: &mut [u8]) -> io::Result<usize> {
     let mut reader = file;
     let mut filled = 0;
     while filled < head.len() {
@@ -194,23 +227,157 @@ fn read_head(file: &File, head: &mut [u8; 2]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Scans a stream, decompressing it when it starts with the gzip magic.
-fn scan_stream<R: Read>(reader: R, options: &ScanOptions) -> (PartialLog, Option<io::Error>, bool) {
-    let mut reader = BufReader::with_capacity(1 << 20, reader);
-    let head = match io::BufRead::fill_buf(&mut reader) {
-        Ok(buffer) => buffer.get(..2) == Some(&GZIP_MAGIC[..]),
-        Err(e) => return (PartialLog::default(), Some(e), false),
-    };
-    let result = if head {
-        scan_reader(MultiGzDecoder::new(reader), options)
-    } else {
-        scan_reader(reader, options)
-    };
-    match result {
-        Ok(log) => (log, None, head),
-        Err(mut e) => {
-            let log = take_partial(&mut e).unwrap_or_default();
-            (log, Some(e), head)
+/// A compression format, recognised by the first bytes of the data (not
+/// by the file name: rotated logs are often renamed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+    Xz,
+    Bzip2,
+}
+
+impl Compression {
+    fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Compression::Xz
+        } else if head.len() >= 4 && head.starts_with(b"BZh") && head[3].is_ascii_digit() {
+            Compression::Bzip2
+        } else {
+            Compression::None
         }
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            Compression::None => "plain",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Xz => "xz",
+            Compression::Bzip2 => "bzip2",
+        }
+    }
+}
+
+/// Wraps a buffered reader in the decoder its first bytes call for. Every
+/// decoder reads concatenated streams (pigz, `cat a.gz b.gz`, multi-frame
+/// zstd), not just the first one.
+fn decoded<'a, R: io::BufRead + 'a>(
+    mut reader: R,
+) -> io::Result<(Box<dyn Read + 'a>, Compression)> {
+    let compression = Compression::sniff(reader.fill_buf()?);
+    let decoder: Box<dyn Read + 'a> = match compression {
+        Compression::None => Box::new(reader),
+        Compression::Gzip => Box::new(MultiGzDecoder::new(reader)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
+        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(reader)),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(reader)),
+    };
+    Ok((decoder, compression))
+}
+
+/// Scans a stream, decompressing it when its content is compressed.
+fn scan_stream<R: Read>(reader: R, options: &ScanOptions) -> (PartialLog, Option<io::Error>, bool) {
+    let (reader, compression) = match decoded(BufReader::with_capacity(1 << 20, reader)) {
+        Ok(decoded) => decoded,
+        Err(e) => return (PartialLog::default(), Some(e), false),
+    };
+    let compressed = compression != Compression::None;
+    match scan_reader(reader, options) {
+        Ok(log) => (log, None, compressed),
+        Err(mut e) => {
+            let log = take_partial(&mut e).unwrap_or_default();
+            (log, Some(e), compressed)
+        }
+    }
+}
+
+/// One line found by [`find_lines`].
+pub struct FoundLine {
+    /// Which query it matched.
+    pub query: usize,
+    /// Input name.
+    pub input: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// The line, lossily decoded.
+    pub text: String,
+}
+
+/// Reads `input` again, sequentially, and returns the lines that contain
+/// every needle of one of `queries` (at most `limit` per query): how
+/// reports quote the real log lines behind a finding.
+pub fn find_lines(
+    input: &Input,
+    queries: &[Vec<Vec<u8>>],
+    limit: usize,
+) -> anyhow::Result<Vec<FoundLine>> {
+    let mut reader = open_again(input)?;
+    let finders: Vec<Vec<memchr::memmem::Finder>> = queries
+        .iter()
+        .map(|q| q.iter().map(memchr::memmem::Finder::new).collect())
+        .collect();
+    let mut found = Vec::new();
+    let mut counts = vec![0usize; queries.len()];
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading {}", input.name()))?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        for (query, needles) in finders.iter().enumerate() {
+            if counts[query] < limit && needles.iter().all(|f| f.find(&line).is_some()) {
+                counts[query] += 1;
+                let text =
+                    String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(&line)).into_owned();
+                found.push(FoundLine {
+                    query,
+                    input: input.name(),
+                    line: number,
+                    text,
+                });
+            }
+        }
+        if counts.iter().all(|&c| c >= limit) {
+            break;
+        }
+    }
+    Ok(found)
+}
+
+/// The SHA-256 of a file, hex-encoded, for reproducibility notes.
+pub fn sha256_of(path: &Path) -> anyhow::Result<String> {
+    use sha2::Digest;
+    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    io::copy(&mut file, &mut hasher).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Opens a file input again for a sequential pass, decompressing it when
+/// its content is compressed. Standard input cannot be read twice.
+pub fn open_again(input: &Input) -> anyhow::Result<Box<dyn io::BufRead>> {
+    let Input::File(path) = input else {
+        anyhow::bail!(
+            "cannot read <stdin> a second time (its lines are read once to correlate and once to quote them); save it to a file first"
+        );
+    };
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let (reader, _) = decoded(BufReader::with_capacity(1 << 20, file))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Box::new(BufReader::with_capacity(1 << 20, reader)))
 }

@@ -9,6 +9,7 @@ mod commands;
 mod input;
 mod pipeline;
 mod report;
+mod ticketing;
 mod timearg;
 
 use std::io;
@@ -16,7 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{lines, undelivered};
+use crate::commands::{explain, incident, lines, summary, timeline, undelivered};
+use crate::commands::{resend, tickets, trace};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,6 +41,34 @@ enum Command {
     Undelivered(undelivered::UndeliveredArgs),
     /// Count how every input line was classified; show unrecognised lines.
     Lines(lines::LinesArgs),
+    /// Explain a reply code, enhanced code or failure text: its meaning and
+    /// the classifier's verdict.
+    #[command(after_help = explain::EXAMPLES)]
+    Explain(explain::ExplainArgs),
+    /// Count outcomes and failure categories by domain, receiver, blocklist
+    /// and sender; compare the failure rate with a baseline.
+    #[command(after_help = summary::EXAMPLES)]
+    Summary(summary::SummaryArgs),
+    /// Counts per time bucket, category and outcome, with a bar chart, and
+    /// the first and last failure per category.
+    #[command(after_help = timeline::EXAMPLES)]
+    Timeline(timeline::TimelineArgs),
+    /// Find when a receiver refused our mail (blocklisting): onset,
+    /// recovery, who was hit; `--format markdown` for an RCA.
+    #[command(after_help = incident::EXAMPLES)]
+    Incident(incident::IncidentArgs),
+    /// One row per helpdesk ticket whose mail failed: recipients,
+    /// outcomes, categories, and whether a later message got through.
+    #[command(after_help = tickets::EXAMPLES)]
+    Tickets(tickets::TicketsArgs),
+    /// A safe resend list: who to send a ticket's mail to again, and the
+    /// commands that retry mail still queued.
+    #[command(after_help = resend::EXAMPLES)]
+    Resend(resend::ResendArgs),
+    /// One message's story across files and hops: its log lines
+    /// (file:line) and the outcome per recipient.
+    #[command(after_help = trace::EXAMPLES)]
+    Trace(trace::TraceArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +76,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Undelivered(args) => undelivered::run(args),
         Command::Lines(args) => lines::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Summary(args) => summary::run(args),
+        Command::Timeline(args) => timeline::run(args),
+        Command::Incident(args) => incident::run(args),
+        Command::Tickets(args) => tickets::run(args),
+        Command::Resend(args) => resend::run(args),
+        Command::Trace(args) => trace::run(args),
     };
     match result {
         Ok(code) => code,

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use chrono_tz::Tz;
 use mailtrail_analysis::classify::{Category, Classifier};
+use mailtrail_analysis::ticket_report::Delivery;
+use mailtrail_analysis::tickets::RowTicket;
 use mailtrail_analysis::{
     Finding, Outcome, PartialLog, RowFilter, ScanOptions, Window, WindowBy, outcomes_where,
 };
@@ -19,6 +21,7 @@ use serde::Serialize;
 use crate::args::{ByArg, FilterArgs, InputArgs, OutputArgs, WindowArgs};
 use crate::input::{Input, Scanned, scan_input};
 use crate::report::{Format, format_time};
+use crate::ticketing::{Selection, TicketMeta, TicketSettings};
 use crate::timearg;
 
 /// The log zone, and where it came from (for the metadata).
@@ -53,6 +56,8 @@ pub struct Settings {
     pub include_notifications: bool,
     pub filter: RowFilter,
     pub classifier: Classifier,
+    /// Ticket sources; set by [`Settings::with_tickets`].
+    pub tickets: TicketSettings,
 }
 
 impl Settings {
@@ -136,6 +141,7 @@ impl Settings {
                 reason,
             },
             classifier,
+            tickets: TicketSettings::default(),
         })
     }
 }
@@ -251,22 +257,49 @@ pub fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
 /// classified, passing the filters. Classification runs on the worker
 /// pool; the row order stays that of [`outcomes`].
 pub fn select(loaded: &Loaded, settings: &Settings) -> Vec<Finding> {
-    let keep = |outcome: Outcome, is_notification: bool| {
+    select_with_tickets(loaded, settings).findings
+}
+
+/// [`select`], with tickets: when ticket sources are given, every row of
+/// the input (not only the selected ones) takes part in the ticket join,
+/// and the deliveries that carry a ticket are returned too.
+pub fn select_with_tickets(loaded: &Loaded, settings: &Settings) -> Selection {
+    let selected = |outcome: Outcome, is_notification: bool| {
         settings.outcomes.contains(&outcome) && (settings.include_notifications || !is_notification)
     };
-    let rows: Vec<_> = outcomes_where(&loaded.log, keep)
+    let with_tickets = settings.tickets.is_active();
+    let keep = |outcome: Outcome, is_notification: bool| {
+        selected(outcome, is_notification) || (with_tickets && !is_notification)
+    };
+    let all = outcomes_where(&loaded.log, keep);
+    let assignment = settings.tickets.assign(&all);
+    let mut deliveries = Vec::new();
+    let rows: Vec<_> = all
         .into_iter()
-        .filter(|r| settings.window.selects(r, settings.by))
+        .zip(assignment.rows)
+        .filter(|(r, ticket)| {
+            deliveries.extend(Delivery::from_row(r, ticket.ticket()));
+            selected(r.outcome, r.is_notification) && settings.window.selects(r, settings.by)
+        })
         .collect();
-    let findings: Vec<Finding> = loaded.pool.install(|| {
+    let findings: Vec<(Finding, RowTicket)> = loaded.pool.install(|| {
         rows.into_par_iter()
-            .map(|r| Finding::new(r, &settings.classifier))
+            .map(|(r, ticket)| {
+                let mut finding = Finding::new(r, &settings.classifier);
+                finding.ticket = ticket.ticket().map(str::to_string);
+                (finding, ticket)
+            })
             .collect()
     });
-    findings
+    let (findings, tickets): (Vec<Finding>, Vec<RowTicket>) = findings
         .into_iter()
-        .filter(|f| settings.filter.matches(f))
-        .collect()
+        .filter(|(f, _)| settings.filter.matches(f))
+        .unzip();
+    Selection {
+        tickets: settings.tickets.meta(assignment.export, &tickets),
+        findings,
+        deliveries,
+    }
 }
 
 /// Opens the report destination; the format defaults to a table on a
@@ -322,6 +355,9 @@ pub struct Metadata {
     pub outcomes_selected: Vec<&'static str>,
     pub rows: usize,
     pub rows_by_outcome: BTreeMap<&'static str, usize>,
+    /// How tickets were assigned; set by commands that use them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tickets: Option<TicketMeta>,
 }
 
 impl Metadata {
@@ -372,6 +408,7 @@ impl Metadata {
             outcomes_selected: settings.outcomes.iter().map(|o| o.name()).collect(),
             rows: findings.len(),
             rows_by_outcome,
+            tickets: None,
         };
         (metadata, loaded.failures)
     }
@@ -423,6 +460,9 @@ impl Metadata {
             if counts.is_empty() { "" } else { " — " },
             counts.join(", ")
         );
+        if let Some(tickets) = &self.tickets {
+            tickets.print();
+        }
     }
 }
 

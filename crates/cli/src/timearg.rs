@@ -65,6 +65,34 @@ fn parse_naive(text: &str) -> Option<NaiveDateTime> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
 }
 
+/// Parses a duration such as `90s`, `15m`, `1h`, `2d` or `1h30m`.
+pub fn parse_duration(text: &str) -> anyhow::Result<chrono::TimeDelta> {
+    let bad =
+        || anyhow::anyhow!("cannot read duration '{text}' (expected e.g. 15m, 1h, 1h30m, 2d)");
+    let mut total = chrono::TimeDelta::zero();
+    let mut digits = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: i64 = digits.parse().map_err(|_| bad())?;
+        digits.clear();
+        total += match c {
+            's' => chrono::TimeDelta::seconds(n),
+            'm' => chrono::TimeDelta::minutes(n),
+            'h' => chrono::TimeDelta::hours(n),
+            'd' => chrono::TimeDelta::days(n),
+            'w' => chrono::TimeDelta::weeks(n),
+            _ => return Err(bad()),
+        };
+    }
+    if !digits.is_empty() || total <= chrono::TimeDelta::zero() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +128,16 @@ mod tests {
                 .contains("gap")
         );
         assert!(parse_zone("Mars/Olympus").is_err());
+        assert_eq!(
+            parse_duration("1h30m").unwrap(),
+            chrono::TimeDelta::minutes(90)
+        );
+        assert_eq!(
+            parse_duration("15m").unwrap(),
+            chrono::TimeDelta::minutes(15)
+        );
+        assert!(parse_duration("15").is_err());
+        assert!(parse_duration("0h").is_err());
+        assert!(parse_duration("1y").is_err());
     }
 }

@@ -399,3 +399,49 @@ fn postfix_reports_do_not_depend_on_threads_or_chunk_size() {
         }
     }
 }
+
+#[test]
+fn long_queue_ids_decide_the_year_over_a_misleading_file_time() {
+    // An archive copied years later: its modification time says 2027, but
+    // the long queue ids were created in 2024.
+    let dir = std::env::temp_dir().join(format!("mailtrail-postfix-longid-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("long-ids.log");
+    std::fs::copy(postfix("long-ids.log"), &copy).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&copy)
+        .unwrap()
+        .set_modified(at("2027-03-01T00:00:00Z"))
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_mailtrail"))
+        .args([
+            "undelivered",
+            "--log-tz",
+            "UTC",
+            "--outcome",
+            "all",
+            "--format",
+            "csv",
+        ])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .contains("year of syslog timestamps 2024, from the creation times in long queue ids"),
+        "{stderr}"
+    );
+    let report = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        report.contains("2024-10-20T08:00:15+00:00,mx2,4XWW7z0sf8z9rvP"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("2027-") && !report.contains("2026-"),
+        "{report}"
+    );
+}

@@ -356,3 +356,40 @@ fn ndjson_starts_with_metadata_then_rows() {
     assert_eq!(header["metadata"]["rows"], rows.len());
     assert!(rows.iter().all(|r| r["outcome"] != "delivered"));
 }
+
+#[test]
+fn zstd_xz_and_bzip2_are_recognised_by_content() {
+    let plain = exim("outcomes.log");
+    let data = std::fs::read(&plain).unwrap();
+    let dir = std::env::temp_dir().join(format!("mailtrail-compressed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+    xz.write_all(&data).unwrap();
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    bz.write_all(&data).unwrap();
+    // Two concatenated zstd frames: a multi-frame file is read whole.
+    let half = data.len() / 2;
+    let mut zst = zstd::encode_all(&data[..half], 3).unwrap();
+    zst.extend(zstd::encode_all(&data[half..], 3).unwrap());
+    let args = [
+        "undelivered",
+        "--log-tz",
+        "UTC",
+        "--outcome",
+        "all",
+        "--format",
+        "csv",
+    ];
+    let expected = stdout_of(&[&args[..], &[&plain.display().to_string()]].concat());
+    for (name, bytes) in [
+        ("a", zst),
+        ("b", xz.finish().unwrap()),
+        ("c", bz.finish().unwrap()),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let got = stdout_of(&[&args[..], &[&path.display().to_string()]].concat());
+        assert_eq!(got, expected, "compressed input {name}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -497,6 +497,13 @@ impl Classifier {
         self.rules.ids()
     }
 
+    /// The receiving provider (`"microsoft"`, `"google"`, …) a remote host
+    /// name belongs to, by the same host suffixes the rules use.
+    pub fn provider_of_host(&self, host: &str) -> Option<&str> {
+        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        self.rules.detect_provider(Some(&host), "")
+    }
+
     /// Classifies one failure.
     pub fn classify(&self, facts: &FailureFacts<'_>) -> Classification {
         let text = normalise::normalise(facts.reason);

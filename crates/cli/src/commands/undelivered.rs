@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::args::{FilterArgs, InputArgs, OutputArgs, WindowArgs};
-use crate::pipeline::{Metadata, Settings, finish, load, open_output, select};
+use crate::args::{FilterArgs, InputArgs, OutputArgs, TicketArgs, WindowArgs};
+use crate::pipeline::{Metadata, Settings, finish, load, open_output, select_with_tickets};
 use crate::report::{ClassColumns, Format, ReportRow, write_rows};
 
 /// Options of `mailtrail undelivered`.
@@ -18,6 +18,8 @@ pub struct UndeliveredArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     #[command(flatten)]
+    pub tickets: TicketArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -26,14 +28,17 @@ Examples:
   mailtrail undelivered --since '2024-10-19 18:00' --until '2024-10-20 13:00' /var/log/exim4/mainlog*
   mailtrail undelivered --by received --since 2024-10-19 --format csv -o lost.csv mainlog mainlog.1.gz
   mailtrail undelivered --category blocklisted --remote-host outlook.com mainlog
+  mailtrail undelivered --ticket-preset hash-bracket --tickets helpdesk-export.csv mainlog
   zcat mail.log.2.gz | mailtrail undelivered --outcome all --format ndjson -";
 
 pub fn run(args: UndeliveredArgs) -> anyhow::Result<ExitCode> {
-    let settings = Settings::new(&args.input, &args.window, &args.filter)?;
+    let settings =
+        Settings::new(&args.input, &args.window, &args.filter)?.with_tickets(&args.tickets)?;
     // Open the output before the work, so a bad path fails fast.
     let (mut out, format) = open_output(&args.output)?;
     let loaded = load(&args.input, settings.log_zone)?;
-    let findings = select(&loaded, &settings);
+    let selection = select_with_tickets(&loaded, &settings);
+    let findings = selection.findings;
     let rows: Vec<ReportRow> = findings
         .iter()
         .map(|f| {
@@ -45,7 +50,8 @@ pub fn run(args: UndeliveredArgs) -> anyhow::Result<ExitCode> {
             )
         })
         .collect();
-    let (metadata, failures) = Metadata::new(loaded, &settings, &findings);
+    let (mut metadata, failures) = Metadata::new(loaded, &settings, &findings);
+    metadata.tickets = selection.tickets;
     if matches!(format, Format::Table | Format::Csv) {
         metadata.print();
     }

@@ -1,0 +1,483 @@
+//! Single-message traces: which queue entries a query is about, the
+//! entries linked to them (next hops, upstream hops, notifications), and
+//! which log lines belong to them.
+//!
+//! [`find_messages`] matches a query against queue ids, Message-IDs and
+//! envelope addresses; [`stories`] follows the links between entries and
+//! returns one [`Story`] per connected group; a [`LineMatcher`] then tells,
+//! line by line, which story a re-read line belongs to.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use bstr::{BStr, BString, ByteSlice};
+use chrono::{DateTime, Utc};
+use mailtrail_parse::{EventKind, Parsed};
+
+use crate::partial::PartialLog;
+use crate::record::{MessageKey, MessageRecord, key_into, same_address, split_key};
+
+/// One queue entry of a story: a key and which of its records (a short
+/// Postfix id may be reused).
+pub type EntryRef = (MessageKey, usize);
+
+/// Why an entry is part of a story.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Relation {
+    /// It matched the query.
+    Match,
+    /// A hop of a matching message (content filter, relay, alias).
+    Hop,
+    /// A bounce or DSN about a message of the story.
+    Notification,
+}
+
+impl Relation {
+    /// The lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Relation::Match => "match",
+            Relation::Hop => "hop",
+            Relation::Notification => "notification",
+        }
+    }
+}
+
+/// A queue entry in a story.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    /// Its key.
+    pub key: MessageKey,
+    /// Which record of the key.
+    pub segment: usize,
+    /// Host that wrote it.
+    pub host: BString,
+    /// Queue id.
+    pub queue_id: BString,
+    /// Why it is in the story.
+    pub relation: Relation,
+    /// First line's time.
+    pub first_seen: DateTime<Utc>,
+    /// Last line's time.
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Queue entries that belong together, in order of first line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Story {
+    /// The entries.
+    pub members: Vec<Member>,
+}
+
+fn strip_brackets(text: &str) -> &str {
+    text.trim().trim_start_matches('<').trim_end_matches('>')
+}
+
+/// True when the query looks like an address (for rejections, which have
+/// no queue id).
+pub fn is_address(query: &str) -> bool {
+    let q = strip_brackets(query);
+    q.contains('@') && !q.contains(char::is_whitespace)
+}
+
+fn record_matches(record: &MessageRecord, queue_id: &BStr, query: &str) -> bool {
+    let q = strip_brackets(query).as_bytes();
+    if queue_id == query.trim().as_bytes() {
+        return true;
+    }
+    if record
+        .message_id
+        .as_ref()
+        .is_some_and(|m| m.eq_ignore_ascii_case(q))
+    {
+        return true;
+    }
+    if !q.contains(&b'@') {
+        return false;
+    }
+    let address = |a: &BString| same_address(a, q);
+    record.sender.as_ref().is_some_and(address)
+        || record.listed_recipients.iter().any(address)
+        || record
+            .recipients
+            .iter()
+            .any(|r| address(&r.address) || r.original.as_ref().is_some_and(address))
+}
+
+/// Entries whose queue id, Message-ID, sender or a recipient is `query`,
+/// plus every record of the (host, queue id) pairs in `also` (found by
+/// other means, e.g. a ticket). Sorted.
+pub fn find_messages(log: &PartialLog, query: &str, also: &[(BString, BString)]) -> Vec<EntryRef> {
+    let mut found = BTreeSet::new();
+    for (key, records) in &log.messages {
+        let (host, queue_id) = split_key(key);
+        let extra = also
+            .iter()
+            .any(|(h, q)| h.as_bstr() == host && q.as_bstr() == queue_id);
+        for (segment, record) in records.iter().enumerate() {
+            if extra || record_matches(record, queue_id, query) {
+                found.insert((key.clone(), segment));
+            }
+        }
+    }
+    found.into_iter().collect()
+}
+
+/// The record of `records` nearest to `at`.
+fn nearest(records: &[MessageRecord], at: DateTime<Utc>) -> usize {
+    records
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, r)| {
+            if at < r.first_seen {
+                r.first_seen - at
+            } else if at > r.last_seen {
+                at - r.last_seen
+            } else {
+                chrono::Duration::zero()
+            }
+        })
+        .map_or(0, |(i, _)| i)
+}
+
+/// Links between entries, both ways, and the entries that are
+/// notifications about another one.
+fn links(log: &PartialLog) -> (HashMap<EntryRef, Vec<EntryRef>>, BTreeSet<EntryRef>) {
+    let mut by_queue_id: HashMap<&[u8], Vec<&MessageKey>> = HashMap::new();
+    for key in log.messages.keys() {
+        by_queue_id
+            .entry(split_key(key).1.as_bytes())
+            .or_default()
+            .push(key);
+    }
+    // On the same host and instance when there is one, else the only one.
+    let resolve = |prefix: &[u8], queue_id: &[u8]| -> Option<&MessageKey> {
+        let candidates = by_queue_id.get(queue_id)?;
+        candidates
+            .iter()
+            .copied()
+            .find(|k| k.starts_with(prefix))
+            .or(match candidates.as_slice() {
+                [only] => Some(*only),
+                _ => None,
+            })
+    };
+    let mut edges: HashMap<EntryRef, Vec<EntryRef>> = HashMap::new();
+    let mut notifications = BTreeSet::new();
+    for (key, records) in &log.messages {
+        let prefix = &key[..key.len() - split_key(key).1.len()];
+        for (segment, record) in records.iter().enumerate() {
+            if record.is_notification() {
+                notifications.insert((key.clone(), segment));
+            }
+            // (queue id, when, whether the target is a notification)
+            let mut targets: Vec<(&[u8], DateTime<Utc>, bool)> = Vec::new();
+            for recipient in &record.recipients {
+                if let Some(terminal) = &recipient.terminal
+                    && let Some(next) = &terminal.next_queue_id
+                {
+                    targets.push((next.as_bytes(), terminal.at, false));
+                }
+            }
+            for (_, notification) in &record.notifications {
+                targets.push((notification.as_bytes(), record.last_seen, true));
+            }
+            for id in [&record.upstream_queue_id, &record.bounce_of]
+                .into_iter()
+                .flatten()
+            {
+                targets.push((id.as_bytes(), record.first_seen, false));
+            }
+            for (queue_id, at, is_notification) in targets {
+                let Some(other) = resolve(prefix, queue_id) else {
+                    continue;
+                };
+                let other_segment = nearest(&log.messages[other], at);
+                let (a, b) = ((key.clone(), segment), (other.clone(), other_segment));
+                if a == b {
+                    continue;
+                }
+                if is_notification {
+                    notifications.insert(b.clone());
+                }
+                edges.entry(a.clone()).or_default().push(b.clone());
+                edges.entry(b).or_default().push(a);
+            }
+        }
+    }
+    (edges, notifications)
+}
+
+/// The stories of `seeds`: each seed with every entry linked to it,
+/// directly or not. Stories are ordered by their first line.
+pub fn stories(log: &PartialLog, seeds: &[EntryRef]) -> Vec<Story> {
+    let (edges, notifications) = links(log);
+    let seed_set: BTreeSet<&EntryRef> = seeds.iter().collect();
+    let mut seen: BTreeSet<EntryRef> = BTreeSet::new();
+    let mut stories = Vec::new();
+    for seed in seeds {
+        if seen.contains(seed) || !log.messages.contains_key(&seed.0) {
+            continue;
+        }
+        let mut members = Vec::new();
+        let mut queue = VecDeque::from([seed.clone()]);
+        seen.insert(seed.clone());
+        while let Some(entry) = queue.pop_front() {
+            let record = &log.messages[&entry.0][entry.1];
+            let (host, queue_id) = split_key(&entry.0);
+            let relation = if seed_set.contains(&entry) {
+                Relation::Match
+            } else if notifications.contains(&entry) {
+                Relation::Notification
+            } else {
+                Relation::Hop
+            };
+            members.push(Member {
+                key: entry.0.clone(),
+                segment: entry.1,
+                host: host.to_owned(),
+                queue_id: queue_id.to_owned(),
+                relation,
+                first_seen: record.first_seen,
+                last_seen: record.last_seen,
+            });
+            for next in edges.get(&entry).map_or(&[][..], Vec::as_slice) {
+                if seen.insert(next.clone()) {
+                    queue.push_back(next.clone());
+                }
+            }
+        }
+        members.sort_by(|a, b| (a.first_seen, &a.queue_id).cmp(&(b.first_seen, &b.queue_id)));
+        stories.push(Story { members });
+    }
+    stories.sort_by_key(|s| s.members.first().map(|m| m.first_seen));
+    stories
+}
+
+/// Where a re-read line belongs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineMatch {
+    /// To the story with this index.
+    Story(usize),
+    /// A rejection without queue id whose address is the query.
+    Rejection,
+}
+
+/// (story index, first line's time, last line's time) of one entry.
+type StorySpan = (usize, DateTime<Utc>, DateTime<Utc>);
+
+/// Tells which story a line belongs to: by the queue entry of its event
+/// (and, for a reused queue id, by its time), or for a line that is not a
+/// queue event by a story's queue id appearing in it as a word; a
+/// rejection without queue id matches when its sender or recipient is the
+/// query address.
+#[derive(Clone, Debug)]
+pub struct LineMatcher {
+    by_key: HashMap<MessageKey, Vec<StorySpan>>,
+    reused: BTreeSet<MessageKey>,
+    queue_ids: Vec<(BString, usize)>,
+    address: Option<String>,
+    scratch: Vec<u8>,
+}
+
+impl LineMatcher {
+    /// A matcher for `stories` of `log`; `query` is used for rejections
+    /// when it is an address.
+    pub fn new(log: &PartialLog, stories: &[Story], query: &str) -> LineMatcher {
+        let mut by_key: HashMap<MessageKey, Vec<_>> = HashMap::new();
+        let mut queue_ids = Vec::new();
+        let mut reused = BTreeSet::new();
+        for (index, story) in stories.iter().enumerate() {
+            for member in &story.members {
+                by_key.entry(member.key.clone()).or_default().push((
+                    index,
+                    member.first_seen,
+                    member.last_seen,
+                ));
+                if log.messages.get(&member.key).is_some_and(|r| r.len() > 1) {
+                    reused.insert(member.key.clone());
+                }
+                if !queue_ids.iter().any(|(q, _)| *q == member.queue_id) {
+                    queue_ids.push((member.queue_id.clone(), index));
+                }
+            }
+        }
+        LineMatcher {
+            by_key,
+            reused,
+            queue_ids,
+            address: is_address(query).then(|| strip_brackets(query).to_lowercase()),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Where `line`, parsed as `parsed`, belongs, if anywhere.
+    pub fn matches(&mut self, parsed: &Parsed<'_>, line: &[u8]) -> Option<LineMatch> {
+        if let Parsed::Event(event) = parsed {
+            if key_into(event, &mut self.scratch) {
+                let entries = self.by_key.get(self.scratch.as_slice())?;
+                if !self.reused.contains(self.scratch.as_slice()) {
+                    return entries.first().map(|e| LineMatch::Story(e.0));
+                }
+                return entries
+                    .iter()
+                    .find(|(_, first, last)| event.at >= *first && event.at <= *last)
+                    .map(|e| LineMatch::Story(e.0));
+            }
+            if let EventKind::Rejected(rejection) = &event.kind {
+                let wanted = self.address.as_deref()?;
+                let hit = [rejection.recipient, rejection.sender]
+                    .into_iter()
+                    .flatten()
+                    .any(|a| {
+                        same_address(
+                            strip_brackets(&a.to_str_lossy()).as_bytes(),
+                            wanted.as_bytes(),
+                        )
+                    });
+                return hit.then_some(LineMatch::Rejection);
+            }
+            return None;
+        }
+        self.queue_ids
+            .iter()
+            .find(|(queue_id, _)| contains_word(line, queue_id))
+            .map(|(_, story)| LineMatch::Story(*story))
+    }
+}
+
+/// `needle` occurs in `haystack` with no letter, digit, `-` or `_` on
+/// either side.
+fn contains_word(haystack: &[u8], needle: &[u8]) -> bool {
+    if needle.is_empty() {
+        return false;
+    }
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    haystack.find_iter(needle).any(|start| {
+        let end = start + needle.len();
+        (start == 0 || !word(haystack[start - 1]))
+            && (end == haystack.len() || !word(haystack[end]))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::{ScanOptions, scan_bytes};
+    use mailtrail_parse::{LineParser, ParserOptions, Tz};
+
+    const LOG: &[u8] = b"\
+2024-10-19 20:02:46 1t2Few-00000006BBB-3VkV <= helpdesk@example.com U=www-data P=local S=35857 id=ticket-2410-0092.1729368166@helpdesk.example.com T=\"[#2410-0092] Ticket received\" for john.smith@example-contoso.test
+2024-10-19 20:02:47 1t2Few-00000006BBB-3VkV ** john.smith@example-contoso.test R=dnslookup T=remote_smtp H=mx.example-contoso.test [198.51.100.37]: SMTP error from remote mail server after RCPT TO:<john.smith@example-contoso.test>: 550 5.7.1 blocked using Spamhaus
+2024-10-19 20:02:48 1t2Fey-00000006BC1-05Wx <= <> R=1t2Few-00000006BBB-3VkV U=Debian-exim P=local S=14579 id=E1t2Fey-00000006BC1-05Wx@smtp1.example.com T=\"Mail delivery failed: returning message to sender\" for helpdesk@example.com
+2024-10-19 20:02:48 1t2Few-00000006BBB-3VkV Completed
+2024-10-19 20:02:48 1t2Fey-00000006BC1-05Wx => helpdesk <helpdesk@example.com> R=local_user T=maildir_home
+2024-10-19 20:02:48 1t2Fey-00000006BC1-05Wx Completed
+2024-10-19 20:05:00 1t2Ffz-00000006BC9-1aaa <= alice@example.com H=app.example.com [192.0.2.10] P=esmtps S=2048 id=other@example.com for bob@example.net
+2024-10-19 20:05:01 1t2Ffz-00000006BC9-1aaa => bob@example.net R=dnslookup T=remote_smtp H=mx.example.net [198.51.100.7] C=\"250 OK\"
+2024-10-19 20:05:01 1t2Ffz-00000006BC9-1aaa Completed
+2024-10-19 20:06:00 H=(spam.example.org) [203.0.113.99] F=<x@example.org> rejected RCPT <john.smith@example-contoso.test>: relay not permitted
+2024-10-19 20:06:01 1t2Few-00000006BBB-3VkV appears in a line no grammar knows
+";
+
+    fn log() -> PartialLog {
+        scan_bytes(LOG, &ScanOptions::new(ParserOptions::new(Tz::UTC)))
+    }
+
+    fn queue_ids(log: &PartialLog, entries: &[EntryRef]) -> Vec<String> {
+        let _ = log;
+        entries
+            .iter()
+            .map(|(k, _)| split_key(k).1.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn queries_by_queue_id_message_id_and_address() {
+        let log = log();
+        assert_eq!(
+            queue_ids(&log, &find_messages(&log, "1t2Few-00000006BBB-3VkV", &[])),
+            ["1t2Few-00000006BBB-3VkV"]
+        );
+        assert_eq!(
+            queue_ids(
+                &log,
+                &find_messages(
+                    &log,
+                    "<ticket-2410-0092.1729368166@helpdesk.example.com>",
+                    &[]
+                )
+            ),
+            ["1t2Few-00000006BBB-3VkV"]
+        );
+        assert_eq!(
+            queue_ids(
+                &log,
+                &find_messages(&log, "John.Smith@example-contoso.test", &[])
+            ),
+            ["1t2Few-00000006BBB-3VkV"]
+        );
+        let mut helpdesk = queue_ids(&log, &find_messages(&log, "helpdesk@example.com", &[]));
+        helpdesk.sort();
+        assert_eq!(
+            helpdesk,
+            ["1t2Few-00000006BBB-3VkV", "1t2Fey-00000006BC1-05Wx"]
+        );
+        assert!(find_messages(&log, "nobody@example.com", &[]).is_empty());
+        let also = [(BString::from(""), BString::from("1t2Ffz-00000006BC9-1aaa"))];
+        assert_eq!(
+            queue_ids(&log, &find_messages(&log, "T-1", &also)),
+            ["1t2Ffz-00000006BC9-1aaa"]
+        );
+    }
+
+    #[test]
+    fn stories_follow_notifications_and_lines_are_matched() {
+        let log = log();
+        let seeds = find_messages(&log, "john.smith@example-contoso.test", &[]);
+        let stories = stories(&log, &seeds);
+        assert_eq!(stories.len(), 1);
+        let members: Vec<(String, &str)> = stories[0]
+            .members
+            .iter()
+            .map(|m| (m.queue_id.to_string(), m.relation.name()))
+            .collect();
+        assert_eq!(
+            members,
+            [
+                ("1t2Few-00000006BBB-3VkV".to_string(), "match"),
+                ("1t2Fey-00000006BC1-05Wx".to_string(), "notification"),
+            ]
+        );
+        let mut matcher = LineMatcher::new(&log, &stories, "john.smith@example-contoso.test");
+        let mut parser = LineParser::new(ParserOptions::new(Tz::UTC));
+        let matched: Vec<(usize, LineMatch)> = LOG
+            .lines()
+            .enumerate()
+            .filter_map(|(n, line)| {
+                let parsed = parser.parse(line);
+                matcher.matches(&parsed, line).map(|m| (n + 1, m))
+            })
+            .collect();
+        assert_eq!(
+            matched,
+            [
+                (1, LineMatch::Story(0)),
+                (2, LineMatch::Story(0)),
+                (3, LineMatch::Story(0)),
+                (4, LineMatch::Story(0)),
+                (5, LineMatch::Story(0)),
+                (6, LineMatch::Story(0)),
+                (10, LineMatch::Rejection),
+                (11, LineMatch::Story(0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn words() {
+        assert!(contains_word(b"x 1A2B3C: y", b"1A2B3C"));
+        assert!(!contains_word(b"x 11A2B3C: y", b"1A2B3C"));
+        assert!(contains_word(b"1A2B3C", b"1A2B3C"));
+        assert!(!contains_word(b"1A2B3C-x", b"1A2B3C"));
+    }
+}
