@@ -54,5 +54,6 @@ pub use crate::record::{
     Failure, MessageKey, MessageRecord, QueueState, RecipientRecord, Terminal,
 };
 pub use crate::scan::{
-    PartialScanError, ScanOptions, scan_bytes, scan_reader, take_partial, year_shift_from_long_ids,
+    PartialScanError, Progress, ScanOptions, scan_bytes, scan_reader, take_partial,
+    year_shift_from_long_ids,
 };

@@ -18,6 +18,19 @@ pub struct ScanOptions {
     pub year: Option<i32>,
     /// Target chunk size in bytes for parallel parsing.
     pub chunk_size: usize,
+    /// Told how many bytes of a buffer were parsed, after each chunk.
+    pub progress: Option<Progress>,
+}
+
+/// A callback told how many more bytes were parsed. It is called once per
+/// chunk, not per line, so a shared counter behind it is not contended.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(u64) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
 }
 
 impl ScanOptions {
@@ -31,6 +44,7 @@ impl ScanOptions {
             parser,
             year: None,
             chunk_size: ScanOptions::DEFAULT_CHUNK_SIZE,
+            progress: None,
         }
     }
 
@@ -66,6 +80,9 @@ pub fn scan_bytes(data: &[u8], options: &ScanOptions) -> PartialLog {
             let mut partial = PartialLog::default();
             scan_lines(&mut parser, &data[start..end], start as u64, &mut partial);
             partial.clock = parser.clock_stats();
+            if let Some(Progress(report)) = &options.progress {
+                report((end - start) as u64);
+            }
             partial
         })
         .collect();

@@ -30,6 +30,14 @@ pub struct InputArgs {
     /// chunked and sequential parsing agree).
     #[arg(long, value_name = "BYTES", hide = true)]
     pub chunk_size: Option<usize>,
+    /// Read files with read() instead of mapping them into memory (for
+    /// network file systems; files changed in the last seconds are always
+    /// read, since a mapped file that is truncated kills the process).
+    #[arg(long)]
+    pub no_mmap: bool,
+    /// No progress bar (it is shown only on a terminal, for large inputs).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// The time window and the zone times are shown in.

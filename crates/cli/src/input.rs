@@ -9,7 +9,8 @@ use anyhow::Context;
 use chrono::Datelike;
 use flate2::read::MultiGzDecoder;
 use mailtrail_analysis::{
-    PartialLog, ScanOptions, scan_bytes, scan_reader, take_partial, year_shift_from_long_ids,
+    PartialLog, Progress, ScanOptions, scan_bytes, scan_reader, take_partial,
+    year_shift_from_long_ids,
 };
 
 /// One input as named on the command line.
@@ -51,7 +52,7 @@ pub struct Scanned {
 
 /// Scans one input. Errors opening it are returned; errors part-way are
 /// reported in [`Scanned::error`] together with what was read.
-pub fn scan_input(input: &Input, options: &ScanOptions) -> anyhow::Result<Scanned> {
+pub fn scan_input(input: &Input, options: &ScanOptions, mmap: bool) -> anyhow::Result<Scanned> {
     let name = input.name();
     match input {
         Input::Stdin => {
@@ -93,7 +94,7 @@ pub fn scan_input(input: &Input, options: &ScanOptions) -> anyhow::Result<Scanne
                 };
                 let mut options = options.clone();
                 options.year = options.year.or(Some(chrono::Utc::now().year()));
-                let mut scanned = scan_file(path, &file, metadata.len(), &options, name)?;
+                let mut scanned = scan_file(path, &file, metadata.len(), &options, name, mmap)?;
                 scanned.year_source = year_source.to_string();
                 return Ok(scanned);
             };
@@ -101,7 +102,7 @@ pub fn scan_input(input: &Input, options: &ScanOptions) -> anyhow::Result<Scanne
             // file's last change and roll over at New Year.
             let mut options = options.clone();
             options.year = Some(modified.year());
-            let scanned = scan_file(path, &file, metadata.len(), &options, name.clone())?;
+            let scanned = scan_file(path, &file, metadata.len(), &options, name.clone(), mmap)?;
             let year = modified.year();
             if scanned.log.clock.yearless == 0 {
                 return Ok(Scanned {
@@ -122,7 +123,10 @@ pub fn scan_input(input: &Input, options: &ScanOptions) -> anyhow::Result<Scanne
                     });
                 }
                 options.year = Some(year + shift);
-                let rescanned = scan_file(path, &file, metadata.len(), &options, name)?;
+                // A second pass over the same bytes: the progress display
+                // has counted them already.
+                options.progress = None;
+                let rescanned = scan_file(path, &file, metadata.len(), &options, name, mmap)?;
                 let source = format!(
                     "{}, from the creation times in long queue ids",
                     year + shift
@@ -145,7 +149,8 @@ pub fn scan_input(input: &Input, options: &ScanOptions) -> anyhow::Result<Scanne
             while too_late(&scanned) && corrected < 2 {
                 corrected += 1;
                 options.year = Some(year - corrected);
-                scanned = scan_file(path, &file, metadata.len(), &options, name.clone())?;
+                options.progress = None;
+                scanned = scan_file(path, &file, metadata.len(), &options, name.clone(), mmap)?;
             }
             scanned.year_source = match corrected {
                 0 => format!("{year}, from the file's modification time"),
@@ -159,13 +164,21 @@ pub fn scan_input(input: &Input, options: &ScanOptions) -> anyhow::Result<Scanne
     }
 }
 
-/// Scans one opened file: gzip by content, else memory-mapped.
+/// A file changed this recently may still be written to, or truncated by
+/// logrotate's `copytruncate`: it is read, not mapped, because a mapped file
+/// that shrinks kills the process (SIGBUS).
+const BEING_WRITTEN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Scans one opened file: decompressed when its content is compressed,
+/// else memory-mapped and parsed in parallel chunks (or read sequentially
+/// when mapping is off or the file is being written).
 fn scan_file(
     path: &Path,
     file: &File,
     len: u64,
     options: &ScanOptions,
     name: String,
+    mmap: bool,
 ) -> anyhow::Result<Scanned> {
     let mut head = [0u8; 6];
     let head_len =
@@ -186,6 +199,23 @@ fn scan_file(
             log,
             error,
             compressed: true,
+            year_source: String::new(),
+        });
+    }
+    let being_written = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < BEING_WRITTEN));
+    if !mmap || being_written {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let (log, error, _) = scan_stream(file, options);
+        let error =
+            error.map(|e| anyhow::Error::new(e).context(format!("reading {}", path.display())));
+        return Ok(Scanned {
+            name,
+            log,
+            error,
+            compressed: false,
             year_source: String::new(),
         });
     }
@@ -281,8 +311,29 @@ fn decoded<'a, R: io::BufRead + 'a>(
     Ok((decoder, compression))
 }
 
+/// Counts the bytes read from an input (before decompression) for the
+/// progress display.
+struct Counted<R> {
+    inner: R,
+    progress: Option<Progress>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(Progress(report)) = &self.progress {
+            report(n as u64);
+        }
+        Ok(n)
+    }
+}
+
 /// Scans a stream, decompressing it when its content is compressed.
 fn scan_stream<R: Read>(reader: R, options: &ScanOptions) -> (PartialLog, Option<io::Error>, bool) {
+    let reader = Counted {
+        inner: reader,
+        progress: options.progress.clone(),
+    };
     let (reader, compression) = match decoded(BufReader::with_capacity(1 << 20, reader)) {
         Ok(decoded) => decoded,
         Err(e) => return (PartialLog::default(), Some(e), false),

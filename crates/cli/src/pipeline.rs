@@ -12,7 +12,8 @@ use mailtrail_analysis::classify::{Category, Classifier};
 use mailtrail_analysis::ticket_report::Delivery;
 use mailtrail_analysis::tickets::RowTicket;
 use mailtrail_analysis::{
-    Finding, Outcome, PartialLog, RowFilter, ScanOptions, Window, WindowBy, outcomes_where,
+    Finding, Outcome, PartialLog, Progress, RowFilter, ScanOptions, Window, WindowBy,
+    outcomes_where,
 };
 use mailtrail_parse::ParserOptions;
 use rayon::prelude::*;
@@ -184,7 +185,12 @@ pub struct FileMeta {
 
 /// Reads every input (in parallel) and merges them oldest first.
 pub fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
-    let options = scan_options(args, zone);
+    let mut options = scan_options(args, zone);
+    let progress = progress_bar(args);
+    if let Some(bar) = &progress {
+        let bar = bar.clone();
+        options.progress = Some(Progress(std::sync::Arc::new(move |n| bar.inc(n))));
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
         .build()
@@ -196,7 +202,7 @@ pub fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
     let results: Vec<anyhow::Result<Scanned>> = pool.install(|| {
         inputs
             .par_iter()
-            .map(|input| scan_input(input, &options))
+            .map(|input| scan_input(input, &options, !args.no_mmap))
             .collect()
     });
     let mut scanned = Vec::new();
@@ -245,12 +251,42 @@ pub fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
         .map(|s| s.log)
         .reduce(PartialLog::merge)
         .unwrap_or_default();
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
     Ok(Loaded {
         log,
         files,
         failures,
         pool,
     })
+}
+
+/// Inputs smaller than this are read too fast for a progress bar to help.
+const PROGRESS_THRESHOLD: u64 = 64 << 20;
+
+/// A progress bar on stderr for large inputs read on a terminal; never in
+/// pipes or CI logs, and not with `--quiet`.
+fn progress_bar(args: &InputArgs) -> Option<indicatif::ProgressBar> {
+    if args.quiet || !io::stderr().is_terminal() {
+        return None;
+    }
+    let total: u64 = args
+        .logs
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    if total < PROGRESS_THRESHOLD {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {bytes}/{total_bytes} {bar:30} {binary_bytes_per_sec} ETA {eta}",
+    )
+    .ok()?;
+    bar.set_style(style);
+    Some(bar)
 }
 
 /// The rows a report is about: the selected outcomes in the window,

@@ -151,33 +151,48 @@ pub fn write_rows<W: Write, M: Serialize>(
             }
             writer.flush()
         }
-        Format::Json => {
-            #[derive(Serialize)]
-            struct Document<'a, M> {
-                metadata: &'a M,
-                rows: &'a [ReportRow],
-            }
-            serde_json::to_writer_pretty(&mut *out, &Document { metadata, rows })?;
-            writeln!(out)
-        }
-        Format::Ndjson => {
-            #[derive(Serialize)]
-            struct Header<'a, M> {
-                metadata: &'a M,
-            }
-            serde_json::to_writer(&mut *out, &Header { metadata })?;
-            writeln!(out)?;
-            for row in rows {
-                serde_json::to_writer(&mut *out, row)?;
-                writeln!(out)?;
-            }
-            Ok(())
-        }
+        Format::Json => write_json_document(out, metadata, rows),
+        Format::Ndjson => write_ndjson(out, metadata, rows),
         Format::Table => write_table(out, rows),
     }
 }
 
-fn csv_to_io(e: csv::Error) -> io::Error {
+/// Writes one JSON document: `{"metadata": …, "rows": […]}`.
+pub fn write_json_document<W: Write, M: Serialize, R: Serialize>(
+    out: &mut W,
+    metadata: &M,
+    rows: &[R],
+) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Document<'a, M, R> {
+        metadata: &'a M,
+        rows: &'a [R],
+    }
+    serde_json::to_writer_pretty(&mut *out, &Document { metadata, rows })?;
+    writeln!(out)
+}
+
+/// Writes newline-delimited JSON: a `{"metadata": …}` line, then one line
+/// per row.
+pub fn write_ndjson<W: Write, M: Serialize, R: Serialize>(
+    out: &mut W,
+    metadata: &M,
+    rows: impl IntoIterator<Item = R>,
+) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Header<'a, M> {
+        metadata: &'a M,
+    }
+    serde_json::to_writer(&mut *out, &Header { metadata })?;
+    writeln!(out)?;
+    for row in rows {
+        serde_json::to_writer(&mut *out, &row)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn csv_to_io(e: csv::Error) -> io::Error {
     match e.into_kind() {
         csv::ErrorKind::Io(e) => e,
         other => io::Error::other(format!("{other:?}")),

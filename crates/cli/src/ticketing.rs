@@ -272,28 +272,8 @@ pub fn write_report<W: std::io::Write, R: Serialize, M: Serialize>(
             }
             writer.flush()
         }
-        Format::Json => {
-            #[derive(Serialize)]
-            struct Document<'a, M, R> {
-                metadata: &'a M,
-                rows: &'a [R],
-            }
-            serde_json::to_writer_pretty(&mut *out, &Document { metadata, rows })?;
-            writeln!(out)
-        }
-        Format::Ndjson => {
-            #[derive(Serialize)]
-            struct Header<'a, M> {
-                metadata: &'a M,
-            }
-            serde_json::to_writer(&mut *out, &Header { metadata })?;
-            writeln!(out)?;
-            for row in rows {
-                serde_json::to_writer(&mut *out, row)?;
-                writeln!(out)?;
-            }
-            Ok(())
-        }
+        Format::Json => crate::report::write_json_document(out, metadata, rows),
+        Format::Ndjson => crate::report::write_ndjson(out, metadata, rows),
         Format::Table => {
             if rows.is_empty() {
                 return writeln!(out, "(nothing to list)");

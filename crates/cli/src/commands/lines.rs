@@ -30,7 +30,7 @@ pub fn run(args: LinesArgs) -> anyhow::Result<ExitCode> {
         "lines", "events", "irrelevant", "unrecognised", "unrec%"
     )?;
     for arg in &args.input.logs {
-        let scanned = match scan_input(&Input::from_arg(arg), &options) {
+        let scanned = match scan_input(&Input::from_arg(arg), &options, !args.input.no_mmap) {
             Ok(s) => s,
             Err(e) => {
                 failures.push(format!("{e:#}"));

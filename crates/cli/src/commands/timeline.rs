@@ -154,21 +154,7 @@ pub fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
             writeln!(out)?;
         }
         Format::Ndjson => {
-            #[derive(Serialize)]
-            struct Header<'a> {
-                metadata: &'a Metadata,
-            }
-            serde_json::to_writer(
-                &mut out,
-                &Header {
-                    metadata: &metadata,
-                },
-            )?;
-            writeln!(out)?;
-            for row in long_rows(&timeline, zone) {
-                serde_json::to_writer(&mut out, &row)?;
-                writeln!(out)?;
-            }
+            crate::report::write_ndjson(&mut out, &metadata, long_rows(&timeline, zone))?
         }
     }
     out.flush()?;
