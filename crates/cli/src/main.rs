@@ -102,3 +102,15 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Clap checks the whole command tree (unique names, valid defaults)
+    /// only when a command is used; this checks every subcommand at once.
+    #[test]
+    fn command_definitions_are_valid() {
+        super::Cli::command().debug_assert();
+    }
+}

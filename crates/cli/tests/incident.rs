@@ -134,9 +134,9 @@ fn no_incident_outside_it() {
 fn bad_quiet_duration_is_one_line_exit_2() {
     let log = fixture("mainlog").display().to_string();
     let output = Command::new(env!("CARGO_BIN_EXE_mailtrail"))
-        .args(["incident", "--log-tz", "UTC", "--quiet", "soon", &log])
+        .args(["incident", "--log-tz", "UTC", "--quiet-period", "soon", &log])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--quiet"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--quiet-period"));
 }

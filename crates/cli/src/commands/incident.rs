@@ -38,7 +38,7 @@ pub struct IncidentArgs {
     /// How long a receiver must accept mail with no such failure for the
     /// incident to count as over.
     #[arg(long, value_name = "DURATION", default_value = "1h")]
-    pub quiet: String,
+    pub quiet_period: String,
     /// Incidents with fewer failed attempts are not reported.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub min_failures: usize,
@@ -119,7 +119,7 @@ pub fn run(args: IncidentArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("--category: unknown category '{}'", e.0))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let quiet = parse_duration(&args.quiet).context("--quiet")?;
+    let quiet = parse_duration(&args.quiet_period).context("--quiet-period")?;
     let options = IncidentOptions {
         categories,
         quiet,
