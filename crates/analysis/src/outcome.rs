@@ -177,7 +177,10 @@ pub fn outcomes_where(
 ) -> Vec<RecipientOutcome> {
     let mut rows = Vec::new();
     let mut keys: Vec<&MessageKey> = log.messages.keys().collect();
-    keys.sort();
+    // Keys are unique, so an unstable sort is deterministic; it fixes the
+    // order of messages that tie in the final sort (two Postfix instances
+    // of one host reusing a short queue id in the same second).
+    keys.sort_unstable();
     let links = HopLinks::new(log, &keys);
     for key in &keys {
         let (host, queue_id) = split_key(key);
@@ -257,12 +260,24 @@ struct HopLinks<'a> {
 
 impl<'a> HopLinks<'a> {
     fn new(log: &'a PartialLog, keys: &[&'a MessageKey]) -> HopLinks<'a> {
+        // Only queue ids that some record points to (a next hop, a
+        // notification) are looked up: index just those, not every message.
+        let mut wanted: HashSet<&'a [u8]> = HashSet::default();
+        for records in log.messages.values() {
+            for record in records {
+                wanted.extend(record.notifications.iter().map(|(_, id)| id.as_bytes()));
+                let next_hops = record.recipients.iter().filter_map(|r| r.terminal.as_ref()?.next_queue_id.as_ref());
+                wanted.extend(next_hops.map(|id| id.as_bytes()));
+            }
+        }
         let mut by_queue_id: HashMap<&'a [u8], Vec<&'a [u8]>> = HashMap::default();
-        for &key in keys {
-            by_queue_id
-                .entry(split_key(key).1.as_bytes())
-                .or_default()
-                .push(key.as_ref());
+        if !wanted.is_empty() {
+            for &key in keys {
+                let queue_id = split_key(key).1.as_bytes();
+                if wanted.contains(queue_id) {
+                    by_queue_id.entry(queue_id).or_default().push(key.as_ref());
+                }
+            }
         }
         let mut links = HopLinks {
             notifications: HashSet::default(),
