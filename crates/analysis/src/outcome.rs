@@ -266,7 +266,10 @@ impl<'a> HopLinks<'a> {
         for records in log.messages.values() {
             for record in records {
                 wanted.extend(record.notifications.iter().map(|(_, id)| id.as_bytes()));
-                let next_hops = record.recipients.iter().filter_map(|r| r.terminal.as_ref()?.next_queue_id.as_ref());
+                let next_hops = record
+                    .recipients
+                    .iter()
+                    .filter_map(|r| r.terminal.as_ref()?.next_queue_id.as_ref());
                 wanted.extend(next_hops.map(|id| id.as_bytes()));
             }
         }

@@ -134,7 +134,14 @@ fn no_incident_outside_it() {
 fn bad_quiet_duration_is_one_line_exit_2() {
     let log = fixture("mainlog").display().to_string();
     let output = Command::new(env!("CARGO_BIN_EXE_mailtrail"))
-        .args(["incident", "--log-tz", "UTC", "--quiet-period", "soon", &log])
+        .args([
+            "incident",
+            "--log-tz",
+            "UTC",
+            "--quiet-period",
+            "soon",
+            &log,
+        ])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
