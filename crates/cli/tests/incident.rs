@@ -4,23 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::stdout_of;
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures/exim/incident")
         .join(name)
-}
-
-fn run(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_mailtrail"))
-        .args(args)
-        .output()
-        .expect("run mailtrail");
-    assert!(
-        output.status.success(),
-        "mailtrail {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8")
 }
 
 fn truth() -> serde_json::Value {
@@ -29,7 +19,7 @@ fn truth() -> serde_json::Value {
 
 fn incidents_json() -> serde_json::Value {
     let log = fixture("mainlog").display().to_string();
-    serde_json::from_str(&run(&[
+    serde_json::from_str(&stdout_of(&[
         "incident", "--log-tz", "UTC", "--format", "json", &log,
     ]))
     .unwrap()
@@ -98,7 +88,7 @@ fn every_incident_is_within_the_generated_incident() {
 #[test]
 fn markdown_has_numbers_timeline_samples_and_a_reproducible_command() {
     let log = fixture("mainlog").display().to_string();
-    let markdown = run(&["incident", "--log-tz", "UTC", "--format", "markdown", &log]);
+    let markdown = stdout_of(&["incident", "--log-tz", "UTC", "--format", "markdown", &log]);
     assert!(
         markdown.contains("| Onset (first failure) | 2024-10-19 18:06:22 UTC |"),
         "{markdown}"
@@ -119,7 +109,7 @@ fn markdown_has_numbers_timeline_samples_and_a_reproducible_command() {
 fn no_incident_outside_it() {
     // Before the onset nothing rose above the baseline.
     let log = fixture("mainlog").display().to_string();
-    let table = run(&[
+    let table = stdout_of(&[
         "incident",
         "--log-tz",
         "UTC",

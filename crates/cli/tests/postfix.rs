@@ -10,30 +10,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, SystemTime};
+
+mod common;
+use common::stdout_of;
 
 fn postfix(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures/postfix")
         .join(name)
-}
-
-fn mailtrail(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailtrail"))
-        .args(args)
-        .output()
-        .expect("run mailtrail")
-}
-
-fn stdout_of(args: &[&str]) -> String {
-    let output = mailtrail(args);
-    assert!(
-        output.status.success(),
-        "mailtrail {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 report")
 }
 
 /// The CSV report for `files`: every outcome, notifications included, times

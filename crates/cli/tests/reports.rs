@@ -6,19 +6,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
+
+mod common;
+use common::{fixtures, json_of, mailtrail, stdout_of};
 
 const SINCE: &str = "2024-10-19 18:00";
 const UNTIL: &str = "2024-10-20 13:00";
 const SINCE_RFC: &str = "2024-10-19T18:00:00Z";
 const UNTIL_RFC: &str = "2024-10-20T13:00:00Z";
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
 
 fn incident(name: &str) -> String {
     fixtures()
@@ -26,27 +25,6 @@ fn incident(name: &str) -> String {
         .join(name)
         .display()
         .to_string()
-}
-
-fn mailtrail(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailtrail"))
-        .args(args)
-        .output()
-        .expect("run mailtrail")
-}
-
-fn stdout_of(args: &[&str]) -> String {
-    let output = mailtrail(args);
-    assert!(
-        output.status.success(),
-        "mailtrail {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 report")
-}
-
-fn json_of(args: &[&str]) -> Value {
-    serde_json::from_str(&stdout_of(args)).expect("one JSON document")
 }
 
 /// Runs a command that must fail as a bad argument: exit 2, and the

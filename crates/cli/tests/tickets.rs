@@ -5,9 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+
+mod common;
+use common::{json_of, mailtrail, stdout_of};
 
 fn incident(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -21,28 +23,6 @@ fn mainlog() -> String {
 
 fn export() -> String {
     incident("helpdesk-export.csv").display().to_string()
-}
-
-fn mailtrail(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailtrail"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run mailtrail")
-}
-
-fn stdout_of(args: &[&str]) -> String {
-    let output = mailtrail(args);
-    assert!(
-        output.status.success(),
-        "mailtrail {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 report")
-}
-
-fn json_of(args: &[&str]) -> Value {
-    serde_json::from_str(&stdout_of(args)).expect("json report")
 }
 
 /// One row of the generator truth.

@@ -5,28 +5,10 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-fn mailtrail(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailtrail"))
-        .args(args)
-        .output()
-        .expect("run mailtrail")
-}
-
-fn stdout_of(args: &[&str]) -> String {
-    let output = mailtrail(args);
-    assert!(
-        output.status.success(),
-        "mailtrail {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 report")
-}
+mod common;
+use common::{fixtures, mailtrail, stdout_of};
 
 /// (queue_id, recipient, outcome) rows of a CSV with those columns.
 fn outcome_set(csv_text: &str) -> BTreeSet<(String, String, String)> {
