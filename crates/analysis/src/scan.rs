@@ -174,8 +174,10 @@ impl std::fmt::Display for PartialScanError {
 }
 
 impl std::error::Error for PartialScanError {
+    // The message is the I/O error's own (see Display), so the chain goes on
+    // with that error's cause rather than repeating it.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
+        self.source.source()
     }
 }
 

@@ -59,14 +59,34 @@ pub fn run(args: LinesArgs) -> anyhow::Result<ExitCode> {
         )?;
         if args.show_unrecognised {
             for sample in &scanned.log.unrecognised_samples {
-                writeln!(
-                    out,
-                    "    @{} [{}] {}",
-                    sample.offset, sample.reason, sample.text
-                )?;
+                // Escaped: junk lines hold control bytes and invalid UTF-8
+                // that would garble a terminal.
+                let text = printable(&sample.text);
+                writeln!(out, "    @{} [{}] {text}", sample.offset, sample.reason)?;
             }
         }
     }
     out.flush()?;
     finish(&failures)
+}
+
+/// The line as text, with control bytes and invalid UTF-8 written as
+/// `\xHH` and everything printable left as it is.
+fn printable(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                for b in c.to_string().bytes() {
+                    out.push_str(&format!("\\x{b:02X}"));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
 }
