@@ -431,3 +431,45 @@ fn long_queue_ids_decide_the_year_over_a_misleading_file_time() {
         "{report}"
     );
 }
+
+#[test]
+fn exim_and_postfix_logs_of_several_hosts_in_one_run() {
+    // Each log alone, then all together: the queue-id namespaces of the
+    // hosts stay apart, so the rows add up and none changes.
+    let exim = common::fixtures().join("exim/incident/mainlog");
+    let inputs = [
+        exim,
+        postfix("outcomes.log"),
+        postfix("two-hosts/relay.log"),
+        postfix("two-hosts/mx.log"),
+    ];
+    let run = |files: &[PathBuf]| {
+        let mut args = vec![
+            "undelivered",
+            "--log-tz",
+            "UTC",
+            "--year",
+            "2024",
+            "--host",
+            "smtp1",
+            "--outcome",
+            "all",
+            "--format",
+            "csv",
+        ];
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        args.extend(names.iter().map(String::as_str));
+        let text = stdout_of(&args);
+        text.lines()
+            .skip(1)
+            .map(str::to_string)
+            .collect::<BTreeSet<String>>()
+    };
+    let together = run(&inputs);
+    let exim_alone = run(&inputs[..1]);
+    let postfix_alone = run(&inputs[1..]);
+    assert!(exim_alone.iter().all(|row| row.contains(",smtp1,")));
+    assert!(!postfix_alone.is_empty());
+    let union: BTreeSet<String> = exim_alone.union(&postfix_alone).cloned().collect();
+    assert_eq!(together, union);
+}
