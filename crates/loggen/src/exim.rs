@@ -1815,47 +1815,40 @@ impl<W: Write> Renderer<W> {
         }
     }
 
+    /// `SMTP connection from host [ip]:port I=[ours]:25`, the start of the
+    /// connection opened and closed lines.
+    fn connection_line(&mut self, e: &Ev, m: &Msg) {
+        self.out.start(e.t, m.rx_pid, None);
+        self.out.s("SMTP connection from ");
+        self.client(m);
+        let port = if matches!(m.origin, Origin::Submission(_)) {
+            "587"
+        } else {
+            "25"
+        };
+        self.out
+            .s(":")
+            .num(u64::from(m.port))
+            .s(" I=[")
+            .s(OUR_IP)
+            .s("]:")
+            .s(port);
+    }
+
     fn render(&mut self, m: &Msg, e: &Ev) -> io::Result<()> {
         let id = m.id.as_ref();
         let dl = m.dl_pid;
         match &e.k {
             K::ConnOpen => {
-                self.out.start(e.t, m.rx_pid, None);
-                self.out.s("SMTP connection from ");
-                self.client(m);
-                let port = if matches!(m.origin, Origin::Submission(_)) {
-                    "587"
-                } else {
-                    "25"
-                };
+                self.connection_line(e, m);
                 self.out
-                    .s(":")
-                    .num(u64::from(m.port))
-                    .s(" I=[")
-                    .s(OUR_IP)
-                    .s("]:")
-                    .s(port)
                     .s(" (TCP/IP connection count = ")
                     .num(u64::from(m.conn_count))
                     .s(")");
             }
             K::ConnClose => {
-                self.out.start(e.t, m.rx_pid, None);
-                self.out.s("SMTP connection from ");
-                self.client(m);
-                let port = if matches!(m.origin, Origin::Submission(_)) {
-                    "587"
-                } else {
-                    "25"
-                };
-                self.out
-                    .s(":")
-                    .num(u64::from(m.port))
-                    .s(" I=[")
-                    .s(OUR_IP)
-                    .s("]:")
-                    .s(port)
-                    .s(" closed by QUIT");
+                self.connection_line(e, m);
+                self.out.s(" closed by QUIT");
             }
             K::Dkim => {
                 self.out.start(e.t, m.rx_pid, id);
