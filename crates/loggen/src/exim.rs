@@ -1992,25 +1992,17 @@ impl<W: Write> Renderer<W> {
                     self.out.s(": retry timeout exceeded");
                 }
             }
-            K::Completed => {
+            // Message lines whose whole text is fixed.
+            K::Completed | K::Frozen | K::MessageIsFrozen | K::Removed | K::Cancelled => {
+                let text = match e.k {
+                    K::Completed => "Completed",
+                    K::Frozen => "Frozen (delivery error message)",
+                    K::MessageIsFrozen => "Message is frozen",
+                    K::Removed => "removed by root",
+                    _ => "cancelled by root",
+                };
                 self.out.start(e.t, dl, id);
-                self.out.s("Completed");
-            }
-            K::Frozen => {
-                self.out.start(e.t, dl, id);
-                self.out.s("Frozen (delivery error message)");
-            }
-            K::MessageIsFrozen => {
-                self.out.start(e.t, dl, id);
-                self.out.s("Message is frozen");
-            }
-            K::Removed => {
-                self.out.start(e.t, dl, id);
-                self.out.s("removed by root");
-            }
-            K::Cancelled => {
-                self.out.start(e.t, dl, id);
-                self.out.s("cancelled by root");
+                self.out.s(text);
             }
             K::Reject => {
                 let Some(rj) = &m.reject else { return Ok(()) };
