@@ -47,9 +47,12 @@ pub mod trace;
 
 pub use crate::finding::{Finding, RowFilter, failure_facts};
 pub use crate::outcome::{
-    Outcome, RecipientOutcome, UnknownOutcome, Window, WindowBy, outcomes, outcomes_where,
+    Outcome, OutcomeSet, RecipientOutcome, UnknownOutcome, Window, WindowBy, outcomes,
+    outcomes_where,
 };
-pub use crate::partial::{LineSample, PartialLog, RejectionRecord, UNRECOGNISED_SAMPLES};
+pub use crate::partial::{
+    LineSample, PartialLog, RejectionRecord, Retention, UNRECOGNISED_SAMPLES,
+};
 pub use crate::record::{
     Failure, MessageKey, MessageRecord, QueueState, RecipientRecord, Terminal,
 };

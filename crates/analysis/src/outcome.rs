@@ -82,6 +82,26 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// A set of [`Outcome`]s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OutcomeSet(u16);
+
+impl OutcomeSet {
+    /// Every outcome.
+    pub const ALL: OutcomeSet = OutcomeSet((1 << Outcome::ALL.len()) - 1);
+
+    /// True when `outcome` is in the set.
+    pub fn contains(self, outcome: Outcome) -> bool {
+        self.0 & (1 << outcome as u16) != 0
+    }
+}
+
+impl FromIterator<Outcome> for OutcomeSet {
+    fn from_iter<I: IntoIterator<Item = Outcome>>(outcomes: I) -> OutcomeSet {
+        OutcomeSet(outcomes.into_iter().fold(0, |mask, o| mask | 1 << o as u16))
+    }
+}
+
 /// An outcome name that is not one of [`Outcome::ALL`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -194,7 +214,12 @@ pub fn outcomes_where(
             message_rows(host, queue_id, record, &context, &keep, &mut rows);
         }
     }
-    for rejection in &log.rejections {
+    let rejections = if keep(Outcome::Rejected, false) {
+        &log.rejections[..]
+    } else {
+        &[]
+    };
+    for rejection in rejections {
         rows.push(RecipientOutcome {
             host: rejection.host.clone().unwrap_or_default(),
             queue_id: rejection.queue_id.clone().unwrap_or_default(),
@@ -395,8 +420,7 @@ fn message_rows(
     }
     // Recipients known only from the reception line: still waiting, unless
     // the message is finished (Exim merges duplicates and aliases).
-    let finished = record.queue.completed || record.queue.closed;
-    if finished {
+    if record.is_finished() {
         return;
     }
     let outcome = queue_outcome(record).unwrap_or(Outcome::Pending);
@@ -433,6 +457,20 @@ fn message_rows(
 }
 
 /// What every row of one message shares.
+/// True when a report that shows only `wanted` outcomes has a row for a
+/// recipient of this finished entry, or for the notifications it links
+/// to (marked as such through it).
+pub(crate) fn finished_record_matters(record: &MessageRecord, wanted: OutcomeSet) -> bool {
+    !record.notifications.is_empty()
+        || record.recipients.iter().any(|recipient| {
+            let probe = recipient
+                .terminal
+                .as_ref()
+                .is_some_and(|t| t.status == AttemptStatus::Probe);
+            !probe && wanted.contains(recipient_outcome(record, recipient))
+        })
+}
+
 fn base_row(
     host: &BStr,
     queue_id: &BStr,
@@ -476,10 +514,11 @@ fn recipient_outcome(record: &MessageRecord, recipient: &RecipientRecord) -> Out
         Some(terminal) => match terminal.status {
             AttemptStatus::Delivered if recipient.deferrals > 0 => Outcome::Delayed,
             AttemptStatus::Delivered => Outcome::Delivered,
-            // A bounce that cannot be delivered has nobody to bounce to:
+            // A bounce that cannot be delivered (refused or expired) has
+            // nobody to bounce to:
             // Exim freezes it (`Frozen (delivery error message)`) and tries
             // again when it is thawed, so the failure is not final.
-            AttemptStatus::Bounced
+            AttemptStatus::Bounced | AttemptStatus::Expired
                 if record.sender.as_ref().is_some_and(|s| s.is_empty())
                     && matches!(record.queue.frozen, Some((true, at, _)) if at >= terminal.at) =>
             {

@@ -7,7 +7,8 @@ use mailtrail_parse::{
 };
 use rustc_hash::FxHashMap;
 
-use crate::record::{MessageKey, MessageRecord, key_into};
+use crate::outcome::{Outcome, OutcomeSet, finished_record_matters};
+use crate::record::{MessageKey, MessageRecord, key_into, split_key};
 
 /// How many unrecognised lines are kept as samples per partial log.
 pub const UNRECOGNISED_SAMPLES: usize = 20;
@@ -53,6 +54,69 @@ pub struct LineSample {
     pub text: BString,
 }
 
+/// Which queue entries a scan keeps once they are finished.
+///
+/// Most mail is delivered, and a report of what was *not* delivered has no
+/// use for it: dropping a delivered message as soon as its last line is
+/// read keeps memory in proportion to the messages in flight and the
+/// failures, not to the size of the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Retention {
+    /// Keep every entry (summaries, ticket joins, traces).
+    #[default]
+    Everything,
+    /// Keep only what a report of these outcomes needs: finished entries
+    /// with a recipient in one of them, entries that link to others, and
+    /// rejections only when [`Outcome::Rejected`] is among them.
+    Outcomes(OutcomeSet),
+}
+
+impl Retention {
+    /// What to do with a finished entry.
+    fn decide(self, record: &MessageRecord) -> Keep {
+        match self {
+            Retention::Everything => Keep::Whole,
+            Retention::Outcomes(wanted) => {
+                if !record.is_finished() || finished_record_matters(record, wanted) {
+                    Keep::Whole
+                } else if record.has_next_hop() {
+                    Keep::Origin
+                } else {
+                    Keep::Nothing
+                }
+            }
+        }
+    }
+
+    fn keeps_rejections(self) -> bool {
+        match self {
+            Retention::Everything => true,
+            Retention::Outcomes(wanted) => wanted.contains(Outcome::Rejected),
+        }
+    }
+}
+
+/// How much of a finished entry is kept.
+enum Keep {
+    Whole,
+    /// Only what a next hop's rows borrow from it
+    /// ([`MessageRecord::strip_to_origin`]).
+    Origin,
+    Nothing,
+}
+
+/// How long after a host's first line in a stretch an entry must have been
+/// opened ([`Event::opens_entry`]) for the stretch to be sure it holds all
+/// of the entry's lines.
+///
+/// An entry opened later than that started in this stretch: the only lines
+/// of an entry logged before its opening line (Exim cutthrough `>>`,
+/// DATA-time ACL lines) are written within seconds. An entry opened
+/// earlier, or with no opening line here, may have lines in the stretch
+/// before, so it is only dropped once the stretches are merged
+/// ([`PartialLog::settle`]).
+const WHOLE_ENTRY_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
 /// The merged state of a stretch of lines: per-message records (a queue id
 /// may have several when Postfix reuses it), rejections, line counts and
 /// clock decisions.
@@ -74,10 +138,47 @@ pub struct PartialLog {
     pub span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// The first unrecognised lines.
     pub unrecognised_samples: Vec<LineSample>,
+    /// Per Postfix long queue id first seen here: how many whole years
+    /// after the time the id encodes (see
+    /// [`year_shift_from_long_ids`](crate::year_shift_from_long_ids)).
+    pub long_id_year_offsets: std::collections::BTreeMap<i64, u64>,
+    retention: Retention,
+    /// Per host (key prefix): the time from which an entry received here is
+    /// known to be whole (see [`WHOLE_ENTRY_MARGIN`]). A handful of hosts,
+    /// so a list.
+    whole_after: Vec<(Box<[u8]>, DateTime<Utc>)>,
     scratch: Vec<u8>,
 }
 
 impl PartialLog {
+    /// An empty log that drops finished entries `retention` does not keep.
+    pub fn with_retention(retention: Retention) -> PartialLog {
+        PartialLog {
+            retention,
+            ..PartialLog::default()
+        }
+    }
+
+    /// Drops the finished entries the retention does not keep. Run once
+    /// every stretch has been merged: only then is every entry whole.
+    pub fn settle(&mut self) {
+        let retention = self.retention;
+        if retention == Retention::Everything {
+            return;
+        }
+        self.messages.retain(|_, records| {
+            records.retain_mut(|record| match retention.decide(record) {
+                Keep::Whole => true,
+                Keep::Origin => {
+                    record.strip_to_origin();
+                    true
+                }
+                Keep::Nothing => false,
+            });
+            !records.is_empty()
+        });
+    }
+
     /// Records one parsed line found at `offset` of its input.
     pub fn record(&mut self, parsed: &Parsed<'_>, line: &[u8], offset: u64) {
         self.counts.count(parsed);
@@ -103,7 +204,9 @@ impl PartialLog {
             Some((first, last)) => (first.min(event.at), last.max(event.at)),
             None => (event.at, event.at),
         });
-        if let EventKind::Rejected(rejection) = &event.kind {
+        if let EventKind::Rejected(rejection) = &event.kind
+            && self.retention.keeps_rejections()
+        {
             self.rejections.push(RejectionRecord {
                 at: event.at,
                 mta: event.mta,
@@ -120,16 +223,16 @@ impl PartialLog {
                     .reason
                     .map(|r| BString::from(mailtrail_parse::unescape(r).into_owned())),
             });
-            // A rejection with a queue id also ends that queue entry.
-            if event.queue_id.is_none() {
-                return;
-            }
+        }
+        // A rejection with a queue id also ends that queue entry.
+        if matches!(event.kind, EventKind::Rejected(_)) && event.queue_id.is_none() {
+            return;
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         if key_into(event, &mut scratch) {
             // Look up by the borrowed key first: most lines belong to an
             // entry already seen, and the key is only copied for new ones.
-            match self.messages.get_mut(scratch.as_slice()) {
+            let finished = match self.messages.get_mut(scratch.as_slice()) {
                 Some(records) => {
                     let current = records.last_mut().expect("never empty");
                     if current.queue.closed {
@@ -139,16 +242,76 @@ impl PartialLog {
                     } else {
                         current.apply(event);
                     }
+                    records.last().expect("never empty").is_finished()
                 }
                 None => {
+                    self.note_long_id(event);
                     let mut record = MessageRecord::new(event.mta, event.at);
                     record.apply(event);
+                    let finished = record.is_finished();
                     self.messages
                         .insert(scratch.as_slice().into(), vec![record]);
+                    finished
                 }
+            };
+            if finished && self.retention != Retention::Everything {
+                self.drop_if_whole_and_unwanted(&scratch, event);
             }
         }
         self.scratch = scratch;
+    }
+
+    /// Drops the entry under `key`, just finished by `event`, when the
+    /// retention does not keep it and all of its lines are in this stretch.
+    fn drop_if_whole_and_unwanted(&mut self, key: &[u8], event: &Event<'_>) {
+        let prefix = &key[..key.len() - split_key(key).1.len()];
+        let whole_after = match self.whole_after.iter().find(|(p, _)| **p == *prefix) {
+            Some((_, at)) => *at,
+            None => {
+                // Counted from this host's first *finished* entry rather than
+                // its first line: later, so on the safe side, and it costs
+                // nothing on the lines that finish nothing.
+                let at = event.at + WHOLE_ENTRY_MARGIN;
+                self.whole_after.push((prefix.into(), at));
+                at
+            }
+        };
+        let Some(records) = self.messages.get_mut(key) else {
+            return;
+        };
+        let record = records.last_mut().expect("never empty");
+        let whole = record.first_seen >= whole_after
+            && record.opened_at.is_some_and(|at| at >= whole_after);
+        if !whole {
+            return;
+        }
+        match self.retention.decide(record) {
+            Keep::Whole => {}
+            Keep::Origin => record.strip_to_origin(),
+            Keep::Nothing => {
+                records.pop();
+                if records.is_empty() {
+                    self.messages.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Counts how far the first time a Postfix long queue id is seen lies
+    /// from the time the id encodes, in whole years.
+    fn note_long_id(&mut self, event: &Event<'_>) {
+        if event.mta != Mta::Postfix {
+            return;
+        }
+        let created = event
+            .queue_id
+            .and_then(|id| mailtrail_parse::postfix_long_id_time(id));
+        if let Some(created) = created {
+            // Whole years, rounded: clock skew and time zones are hours.
+            let days = (event.at - created).num_days();
+            let years = ((days as f64) / 365.25).round() as i64;
+            *self.long_id_year_offsets.entry(years).or_insert(0) += 1;
+        }
     }
 
     /// Merges `later` (the lines after this one's) into this one.
@@ -170,6 +333,9 @@ impl PartialLog {
             (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
             (a, b) => a.or(b),
         };
+        for (years, count) in later.long_id_year_offsets {
+            *self.long_id_year_offsets.entry(years).or_insert(0) += count;
+        }
         let room = UNRECOGNISED_SAMPLES.saturating_sub(self.unrecognised_samples.len());
         self.unrecognised_samples
             .extend(later.unrecognised_samples.into_iter().take(room));

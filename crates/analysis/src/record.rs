@@ -292,8 +292,8 @@ pub struct QueueState {
     pub removed: Option<(DateTime<Utc>, BString)>,
     /// Postfix whole-message expiry.
     pub expired: Option<DateTime<Utc>>,
-    /// Postfix queue file removed: later lines with this id are a new
-    /// message.
+    /// Queue file removed (Postfix `removed`, Exim `Completed`): later
+    /// lines with this id are a new message.
     pub closed: bool,
     /// Refused at SMTP time after the queue id was assigned (Postfix
     /// `QID: reject:`, `milter-reject`; Exim `rejected after DATA`).
@@ -311,6 +311,9 @@ pub struct MessageRecord {
     pub last_seen: DateTime<Utc>,
     /// When reception was logged.
     pub received_at: Option<DateTime<Utc>>,
+    /// When the line that opens the entry was logged (see
+    /// [`Event::opens_entry`]).
+    pub opened_at: Option<DateTime<Utc>>,
     /// Envelope sender (`""` for the null sender).
     pub sender: Option<BString>,
     /// Size.
@@ -351,6 +354,7 @@ impl MessageRecord {
             first_seen: at,
             last_seen: at,
             received_at: None,
+            opened_at: None,
             sender: None,
             size: None,
             message_id: None,
@@ -373,6 +377,9 @@ impl MessageRecord {
     pub fn apply(&mut self, event: &Event<'_>) {
         self.first_seen = self.first_seen.min(event.at);
         self.last_seen = self.last_seen.max(event.at);
+        if event.opens_entry() {
+            self.opened_at = Some(self.opened_at.map_or(event.at, |at| at.min(event.at)));
+        }
         match &event.kind {
             EventKind::Received(reception) => self.apply_reception(event.at, reception),
             EventKind::Attempt(attempt) => self
@@ -427,7 +434,13 @@ impl MessageRecord {
     fn apply_lifecycle(&mut self, at: DateTime<Utc>, lifecycle: &Lifecycle<'_>) {
         let text = |t: &Option<&BStr>| t.map(ToOwned::to_owned);
         match lifecycle {
-            Lifecycle::Completed => self.queue.completed = true,
+            // Exim removes the spool files before it logs `Completed`: a
+            // later line with this id is a new message, as after Postfix's
+            // `removed`.
+            Lifecycle::Completed => {
+                self.queue.completed = true;
+                self.queue.closed = true;
+            }
             Lifecycle::Frozen(why) => self.freeze(at, text(why)),
             Lifecycle::Held {
                 reason,
@@ -447,10 +460,10 @@ impl MessageRecord {
                     self.queue.frozen = Some((true, at, None));
                 }
             }
+            // Recorded even when no freeze is known here: the freeze may be
+            // in an earlier chunk, and the thaw must override it on merge.
             Lifecycle::Unfrozen | Lifecycle::Released | Lifecycle::Requeued => {
-                if self.queue.frozen.is_some() {
-                    self.queue.frozen = Some((false, at, None));
-                }
+                self.queue.frozen = Some((false, at, None));
             }
             Lifecycle::RemovedByAdmin(who) => {
                 let description = match who {
@@ -508,6 +521,10 @@ impl MessageRecord {
         self.first_seen = self.first_seen.min(later.first_seen);
         self.last_seen = self.last_seen.max(later.last_seen);
         self.received_at = self.received_at.or(later.received_at);
+        self.opened_at = match (self.opened_at, later.opened_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         merge_sender(&mut self.sender, later.sender);
         self.size = self.size.or(later.size);
         keep(&mut self.message_id, later.message_id);
@@ -543,6 +560,49 @@ impl MessageRecord {
         self.queue.expired = q.expired.or(self.queue.expired);
         self.queue.closed |= q.closed;
         self.queue.rejected = self.queue.rejected.or(q.rejected);
+    }
+
+    /// True once nothing more can happen to the entry (Exim `Completed`,
+    /// Postfix `removed`).
+    pub fn is_finished(&self) -> bool {
+        self.queue.completed || self.queue.closed
+    }
+
+    /// True when a recipient was handed to a next hop that gave it a queue
+    /// id: that hop's entry, when it is in the input, borrows this one's
+    /// reception facts (see `HopLinks`).
+    pub(crate) fn has_next_hop(&self) -> bool {
+        self.recipients.iter().any(|r| {
+            r.terminal
+                .as_ref()
+                .is_some_and(|t| t.next_queue_id.is_some())
+        })
+    }
+
+    /// Cuts a finished entry that no report row comes from down to what a
+    /// next hop's rows borrow: the reception facts and the recipients handed
+    /// over, without their failure history.
+    pub(crate) fn strip_to_origin(&mut self) {
+        self.recipients.retain(|r| {
+            r.terminal
+                .as_ref()
+                .is_some_and(|t| t.next_queue_id.is_some())
+        });
+        for recipient in &mut self.recipients {
+            recipient.failure_times = Vec::new();
+            recipient.last_failure = None;
+            if let Some(terminal) = &mut recipient.terminal {
+                terminal.remote_host = None;
+                terminal.remote_ip = None;
+            }
+        }
+        self.recipients.shrink_to_fit();
+        self.client_host = None;
+        self.client_ip = None;
+        self.protocol = None;
+        self.user = None;
+        self.listed_recipients = Vec::new();
+        self.headers = Vec::new();
     }
 
     /// True for a bounce, delay warning or DSN generated about another

@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use mailtrail_parse::{ClockState, LineParser, ParserOptions};
 use rayon::prelude::*;
 
-use crate::partial::PartialLog;
+use crate::partial::{PartialLog, Retention};
 
 /// How to scan input.
 #[derive(Clone, Debug)]
@@ -20,6 +20,9 @@ pub struct ScanOptions {
     pub chunk_size: usize,
     /// Told how many bytes of a buffer were parsed, after each chunk.
     pub progress: Option<Progress>,
+    /// Which finished entries are kept. The result still needs
+    /// [`PartialLog::settle`] once every input is merged.
+    pub retention: Retention,
 }
 
 /// A callback told how many more bytes were parsed. It is called once per
@@ -45,6 +48,7 @@ impl ScanOptions {
             year: None,
             chunk_size: ScanOptions::DEFAULT_CHUNK_SIZE,
             progress: None,
+            retention: Retention::Everything,
         }
     }
 
@@ -77,7 +81,7 @@ pub fn scan_bytes(data: &[u8], options: &ScanOptions) -> PartialLog {
         .par_iter()
         .map(|&(start, end, state)| {
             let mut parser = options.parser(Some(state));
-            let mut partial = PartialLog::default();
+            let mut partial = PartialLog::with_retention(options.retention);
             scan_lines(&mut parser, &data[start..end], start as u64, &mut partial);
             partial.clock = parser.clock_stats();
             if let Some(Progress(report)) = &options.progress {
@@ -96,7 +100,7 @@ pub fn scan_bytes(data: &[u8], options: &ScanOptions) -> PartialLog {
 /// block size and the records, not the input size.
 pub fn scan_reader<R: Read>(mut reader: R, options: &ScanOptions) -> io::Result<PartialLog> {
     let mut parser = options.parser(None);
-    let mut partial = PartialLog::default();
+    let mut partial = PartialLog::with_retention(options.retention);
     let block = options.chunk_size.max(64 << 10);
     let mut buffer: Vec<u8> = Vec::with_capacity(block);
     let mut offset = 0u64;
@@ -138,24 +142,16 @@ pub fn scan_reader<R: Read>(mut reader: R, options: &ScanOptions) -> io::Result<
 /// message first seen about a year after (or before) its id was made means
 /// the year was wrong. `None` when the log has no long queue ids.
 pub fn year_shift_from_long_ids(log: &PartialLog) -> Option<i32> {
-    let mut shifts: Vec<i64> = Vec::new();
-    for (key, records) in &log.messages {
-        let queue_id = crate::record::split_key(key).1;
-        let Some(created) = mailtrail_parse::postfix_long_id_time(queue_id) else {
-            continue;
-        };
-        if let Some(record) = records.first() {
-            // Whole years, rounded: clock skew and time zones are hours.
-            let days = (record.first_seen - created).num_days();
-            shifts.push(((days as f64) / 365.25).round() as i64);
+    let total: u64 = log.long_id_year_offsets.values().sum();
+    let mut seen = 0;
+    for (&years, &count) in &log.long_id_year_offsets {
+        seen += count;
+        // The median, as the upper middle: stray ids cannot move it.
+        if seen > total / 2 {
+            return Some(-(years as i32));
         }
     }
-    if shifts.is_empty() {
-        return None;
-    }
-    shifts.sort_unstable();
-    let median = shifts[shifts.len() / 2];
-    Some(-(median as i32))
+    None
 }
 
 /// An I/O error that happened after part of the input was scanned.

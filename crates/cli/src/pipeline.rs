@@ -12,7 +12,7 @@ use mailtrail_analysis::classify::{Category, Classifier};
 use mailtrail_analysis::ticket_report::Delivery;
 use mailtrail_analysis::tickets::RowTicket;
 use mailtrail_analysis::{
-    Finding, Outcome, PartialLog, Progress, RowFilter, ScanOptions, Window, WindowBy,
+    Finding, Outcome, PartialLog, Progress, Retention, RowFilter, ScanOptions, Window, WindowBy,
     outcomes_where,
 };
 use mailtrail_parse::ParserOptions;
@@ -161,6 +161,19 @@ fn parse_outcomes(list: &str) -> anyhow::Result<Vec<Outcome>> {
     Ok(selected)
 }
 
+impl Settings {
+    /// What [`select_with_tickets`] needs kept of the finished entries:
+    /// only those with a selected outcome, unless tickets are joined (the
+    /// join looks at every message).
+    pub fn retention(&self) -> Retention {
+        if self.tickets.is_active() {
+            Retention::Everything
+        } else {
+            Retention::Outcomes(self.outcomes.iter().copied().collect())
+        }
+    }
+}
+
 /// Everything read from the inputs, merged in time order.
 pub struct Loaded {
     pub log: PartialLog,
@@ -183,9 +196,11 @@ pub struct FileMeta {
     pub error: Option<String>,
 }
 
-/// Reads every input (in parallel) and merges them oldest first.
-pub fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
+/// Reads every input (in parallel) and merges them oldest first, keeping
+/// the finished entries `retention` asks for.
+pub fn load(args: &InputArgs, zone: Tz, retention: Retention) -> anyhow::Result<Loaded> {
     let mut options = scan_options(args, zone);
+    options.retention = retention;
     let progress = progress_bar(args);
     if let Some(bar) = &progress {
         let bar = bar.clone();
@@ -246,11 +261,12 @@ pub fn load(args: &InputArgs, zone: Tz) -> anyhow::Result<Loaded> {
     // named in: a message received in mainlog.1 and delivered in mainlog
     // must see its reception first.
     scanned.sort_by_key(|s| s.log.span.map(|(first, _)| first));
-    let log = scanned
+    let mut log = scanned
         .into_iter()
         .map(|s| s.log)
         .reduce(PartialLog::merge)
         .unwrap_or_default();
+    log.settle();
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }

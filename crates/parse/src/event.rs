@@ -39,6 +39,30 @@ pub struct Event<'a> {
     pub kind: EventKind<'a>,
 }
 
+impl Event<'_> {
+    /// True for the line that opens a queue entry: Exim `<=`, Postfix
+    /// smtpd `client=` (with a known client) and pickup `uid=`. Nothing of
+    /// an entry is logged long before this line, so a stretch of log that
+    /// holds it well after its own start holds the whole entry. Postfix
+    /// entries made internally (bounces, local forwards) have no such
+    /// line.
+    pub fn opens_entry(&self) -> bool {
+        let EventKind::Received(reception) = &self.kind else {
+            return false;
+        };
+        match self.mta {
+            // `<=` is the only Exim line that gives a reception.
+            Mta::Exim => true,
+            // Only smtpd gives a client, only pickup a protocol.
+            Mta::Postfix => {
+                reception.client_ip.is_some()
+                    || reception.client_host.is_some()
+                    || reception.protocol.is_some()
+            }
+        }
+    }
+}
+
 /// What an [`Event`] reports.
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind<'a> {

@@ -6,7 +6,6 @@
 //! or daemon chatter. See the crate README for the fields understood.
 
 use bstr::BStr;
-use memchr::memmem;
 
 use crate::event::{
     Attempt, AttemptStatus, Body, EventKind, Lifecycle, Reception, RejectStage, Rejection,
@@ -141,13 +140,13 @@ fn split_address(section: &[u8]) -> (&[u8], Option<&[u8]>) {
     let mut address = section;
     let mut original = None;
     if section.ends_with(b">")
-        && let Some(open) = memmem::rfind(section, b" <")
+        && let Some(open) = rfind_fixed!(section, b" <")
     {
         original = Some(&section[open + 2..section.len() - 1]);
         address = &section[..open];
     }
     if address.ends_with(b")")
-        && let Some(open) = memmem::rfind(address, b" (")
+        && let Some(open) = rfind_fixed!(address, b" (")
     {
         address = &address[..open];
     }
@@ -248,7 +247,7 @@ fn attempt(rest: &[u8], status: AttemptStatus) -> Body<'_> {
             attempt.status = AttemptStatus::Expired;
         }
         if status == AttemptStatus::Deferred
-            && memmem::find(text, b"retry time not reached").is_some()
+            && find_fixed!(text, b"retry time not reached").is_some()
         {
             attempt.skipped = true;
         }
@@ -260,10 +259,10 @@ fn attempt(rest: &[u8], status: AttemptStatus) -> Body<'_> {
 /// Texts with which Exim gives up on an address after retrying.
 fn is_expiry_text(text: &[u8]) -> bool {
     text.starts_with(b"retry timeout exceeded")
-        || memmem::find(text, b"have been failing for a long time").is_some()
-        || memmem::find(
+        || find_fixed!(text, b"have been failing for a long time").is_some()
+        || find_fixed!(
             text,
-            b"retry time not reached for any host after a long failure period",
+            b"retry time not reached for any host after a long failure period"
         )
         .is_some()
 }
@@ -305,7 +304,7 @@ fn parse_delivery_fields<'a>(mut rest: &'a [u8], fields: &mut DeliveryFields<'a>
             let tail = &tail[close + 1..];
             if let Some(text) = tail.strip_prefix(b": ") {
                 // `strerror` runs up to ` H=` when host details follow.
-                match memmem::find(text, b" H=") {
+                match find_fixed!(text, b" H=") {
                     Some(h) => {
                         fields.strerror = Some(&text[..h]);
                         rest = &text[h + 1..];
@@ -444,23 +443,24 @@ fn host_field(text: &[u8]) -> HostField<'_> {
 
 /// Reads the SMTP error details out of a failure or deferral text.
 fn analyse_reason<'a>(text: &'a [u8], attempt: &mut Attempt<'a>) {
-    const PREFIXES: [&[u8]; 3] = [
-        b"SMTP error from remote mail server after ",
-        b"SMTP error from remote mailer after ",
-        b"SMTP timeout after ",
-    ];
+    let found = find_fixed!(text, b"SMTP error from remote mail server after ")
+        .map(|at| at + b"SMTP error from remote mail server after ".len())
+        .or_else(|| {
+            find_fixed!(text, b"SMTP error from remote mailer after ")
+                .map(|at| at + b"SMTP error from remote mailer after ".len())
+        })
+        .or_else(|| {
+            find_fixed!(text, b"SMTP timeout after ").map(|at| at + b"SMTP timeout after ".len())
+        });
     let mut answer = text;
-    for prefix in PREFIXES {
-        if let Some(at) = memmem::find(text, prefix) {
-            let after = &text[at + prefix.len()..];
-            // The phase runs to the `:` that ends the command (`RCPT
-            // TO:<a@b>:`, `end of data:`), skipping the one inside `TO:<`.
-            let phase_end = phase_end(after);
-            let phase = &after[..phase_end];
-            attempt.phase = Some(BStr::new(command_name(phase)));
-            answer = skip_space(after.get(phase_end + 1..).unwrap_or(&[]));
-            break;
-        }
+    if let Some(after_prefix) = found {
+        let after = &text[after_prefix..];
+        // The phase runs to the `:` that ends the command (`RCPT
+        // TO:<a@b>:`, `end of data:`), skipping the one inside `TO:<`.
+        let phase_end = phase_end(after);
+        let phase = &after[..phase_end];
+        attempt.phase = Some(BStr::new(command_name(phase)));
+        answer = skip_space(after.get(phase_end + 1..).unwrap_or(&[]));
     }
     // Exim ≤ 4.85 put the host inside the text: `host mx.b [1.2.3.4]: 550 …`.
     if let Some(host_text) = answer.strip_prefix(b"host ") {
@@ -504,9 +504,9 @@ fn command_name(phase: &[u8]) -> &[u8] {
 /// The queue id a next hop returned in its confirmation: Exim `id=X`,
 /// Postfix `queued as X`.
 pub(crate) fn queue_id_in_confirmation(text: &[u8]) -> Option<&[u8]> {
-    let start = if let Some(at) = memmem::find(text, b"queued as ") {
+    let start = if let Some(at) = find_fixed!(text, b"queued as ") {
         at + b"queued as ".len()
-    } else if let Some(at) = memmem::find(text, b" id=") {
+    } else if let Some(at) = find_fixed!(text, b" id=") {
         at + b" id=".len()
     } else {
         return None;
@@ -520,7 +520,7 @@ pub(crate) fn queue_id_in_confirmation(text: &[u8]) -> Option<&[u8]> {
 }
 
 fn strip_trailing_dt(text: &[u8]) -> &[u8] {
-    match memmem::rfind(text, b" DT=") {
+    match rfind_fixed!(text, b" DT=") {
         Some(at) if !text[at + 4..].contains(&b' ') => &text[..at],
         _ => text,
     }
@@ -607,7 +607,7 @@ fn message_line(text: &[u8]) -> Body<'_> {
     if let Some(who) = text.strip_prefix(b"cancelled by ") {
         return lifecycle(Lifecycle::Cancelled(Some(BStr::new(who))));
     }
-    if let Some(at) = memmem::find(text, b": error ignored") {
+    if let Some(at) = find_fixed!(text, b": error ignored") {
         let (address, original) = split_address(&text[..at]);
         return lifecycle(Lifecycle::ErrorIgnored(BStr::new(
             original.unwrap_or(address),
@@ -655,7 +655,7 @@ fn rejection(text: &[u8]) -> Option<Body<'_>> {
     let at = if text.starts_with(b"rejected ") || text.starts_with(b"temporarily rejected ") {
         0
     } else {
-        memmem::find(text, b" rejected ")? + 1
+        find_fixed!(text, b" rejected ")? + 1
     };
     let before = &text[..at];
     let mut temporary = false;
@@ -713,7 +713,7 @@ fn rejection(text: &[u8]) -> Option<Body<'_>> {
             None => rest = split_token(rest).1,
         }
     }
-    let (subject, reason) = match memmem::find(what, b": ") {
+    let (subject, reason) = match find_fixed!(what, b": ") {
         Some(colon) => (&what[..colon], Some(&what[colon + 2..])),
         None => (what, None),
     };
@@ -788,8 +788,8 @@ fn no_id_line(text: &[u8]) -> Body<'_> {
             return Body::Irrelevant(label);
         }
     }
-    if memmem::find(text, b"authenticator failed").is_some()
-        || memmem::find(text, b"sender verify").is_some()
+    if find_fixed!(text, b"authenticator failed").is_some()
+        || find_fixed!(text, b"sender verify").is_some()
     {
         return Body::Irrelevant("connection");
     }

@@ -34,6 +34,8 @@
 
 #![deny(missing_docs)]
 
+#[macro_use]
+mod find;
 mod event;
 pub mod exim;
 mod id;

@@ -19,7 +19,6 @@
 //! Everything borrows from the input; no input makes it panic.
 
 use bstr::BStr;
-use memchr::memmem;
 
 use crate::event::{
     Attempt, AttemptStatus, Body, EventKind, Lifecycle, Notification, NotificationKind, Reception,
@@ -206,7 +205,7 @@ fn queue_line<'a>(daemon: &'a [u8], rest: &'a [u8]) -> Body<'a> {
     if let Some((action, after)) = action_word(rest) {
         return action_line(true, action, after);
     }
-    if rest.starts_with(b"status=") || memmem::find(rest, b"notification failed").is_some() {
+    if rest.starts_with(b"status=") || find_fixed!(rest, b"notification failed").is_some() {
         // `status=deferred (bounce failed)`, 3.11 `sender notification failed`.
         return Body::Irrelevant("notification failed");
     }
@@ -332,7 +331,7 @@ fn unqueued_line(text: &[u8]) -> Body<'_> {
     if let Some(body) = known_prefix(text, KNOWN) {
         return body;
     }
-    if text.starts_with(b"addr ") && memmem::find(text, b" listed by domain ").is_some() {
+    if text.starts_with(b"addr ") && find_fixed!(text, b" listed by domain ").is_some() {
         return Body::Irrelevant("dnsblog");
     }
     if is_debug_line(text) {
@@ -513,7 +512,7 @@ fn is_ip(text: &[u8]) -> bool {
 
 /// `host X[ip] said: …` / `host X[ip] refused to talk to me: …` in a text.
 fn said_host(text: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
-    for at in memmem::find_iter(text, b"host ") {
+    for at in find_iter_fixed!(text, b"host ") {
         if at > 0 && text[at - 1] != b' ' {
             continue;
         }
@@ -532,10 +531,11 @@ fn said_host(text: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
 /// me: `, or at its very start (`250 2.0.0 Ok: queued as X`, LMTP and
 /// content-filter answers). Numbers elsewhere in local texts are not codes.
 fn status_reply(text: &[u8]) -> SmtpReply {
-    for marker in [&b" said: "[..], b"refused to talk to me: "] {
-        if let Some(at) = memmem::find(text, marker) {
-            return SmtpReply::find(&text[at + marker.len()..]);
-        }
+    if let Some(at) = find_fixed!(text, b" said: ") {
+        return SmtpReply::find(&text[at + b" said: ".len()..]);
+    }
+    if let Some(at) = find_fixed!(text, b"refused to talk to me: ") {
+        return SmtpReply::find(&text[at + b"refused to talk to me: ".len()..]);
     }
     if text.first().is_some_and(u8::is_ascii_digit) {
         return SmtpReply::find(text);
@@ -546,13 +546,13 @@ fn status_reply(text: &[u8]) -> SmtpReply {
 /// `(in reply to RCPT TO command)` → `RCPT TO`; `end of DATA` → `end of
 /// data`; `lost connection with X while sending MAIL FROM` → `MAIL FROM`.
 fn phase(text: &[u8]) -> Option<&BStr> {
-    let command = if let Some(at) = memmem::rfind(text, b"(in reply to ") {
+    let command = if let Some(at) = rfind_fixed!(text, b"(in reply to ") {
         let after = &text[at + b"(in reply to ".len()..];
-        let end = memmem::find(after, b" command")?;
+        let end = find_fixed!(after, b" command")?;
         &after[..end]
-    } else if let Some(at) = memmem::find(text, b" while sending ") {
+    } else if let Some(at) = find_fixed!(text, b" while sending ") {
         let after = &text[at + b" while sending ".len()..];
-        let end = memmem::find(after, b" --").unwrap_or(after.len());
+        let end = find_fixed!(after, b" --").unwrap_or(after.len());
         let after = &after[..end];
         after.strip_suffix(b" command").unwrap_or(after)
     } else {
@@ -566,7 +566,7 @@ fn phase(text: &[u8]) -> Option<&BStr> {
 
 /// local(8) `forwarded as NEWID`.
 fn forwarded_as(text: &[u8]) -> Option<&[u8]> {
-    let at = memmem::find(text, b"forwarded as ")?;
+    let at = find_fixed!(text, b"forwarded as ")?;
     let id = token_of(&text[at + b"forwarded as ".len()..]);
     let id = trim_end_matches(id, b",;)");
     is_queue_id(id).then_some(id)
@@ -666,7 +666,7 @@ fn message_id(value: &[u8]) -> Body<'_> {
 
 /// bounce `sender non-delivery notification: NEWID` and friends.
 fn notification(rest: &[u8]) -> Option<Body<'_>> {
-    let at = memmem::find(rest, b" notification: ")?;
+    let at = find_fixed!(rest, b" notification: ")?;
     let what = &rest[..at];
     let kind = match what {
         b"sender non-delivery" | b"postmaster non-delivery" => NotificationKind::NonDelivery,
@@ -767,7 +767,7 @@ fn parse_smtpd_action(rest: &[u8]) -> Option<SmtpdAction<'_>> {
             && !s.contains(&b':')
     };
     let (stage, client, after) =
-        match memmem::find(head, b" from ").filter(|&at| stage_word(&rest[..at])) {
+        match find_fixed!(head, b" from ").filter(|&at| stage_word(&rest[..at])) {
             Some(at) => {
                 let stage = trim_end(&rest[..at]);
                 let (client, after) = client_and_rest(&rest[at + b" from ".len()..])?;
@@ -820,7 +820,7 @@ fn client_and_rest(text: &[u8]) -> Option<(&[u8], &[u8])> {
         return Some((client, after.strip_prefix(b":").unwrap_or(after)));
     }
     let colon =
-        memmem::find(text, b": ").or_else(|| text.ends_with(b":").then(|| text.len() - 1))?;
+        find_fixed!(text, b": ").or_else(|| text.ends_with(b":").then(|| text.len() - 1))?;
     Some((&text[..colon], &text[colon + 1..]))
 }
 
@@ -938,7 +938,7 @@ fn parse_content_action<'a>(class: &[u8], rest: &'a [u8]) -> ContentAction<'a> {
     // ` from local` and precedes the field list (header values may contain
     // both ` from ` and `;`).
     // One pass over both `;` and ` from ` positions keeps this linear.
-    let mut froms = memmem::find_iter(rest, b" from ").peekable();
+    let mut froms = find_iter_fixed!(rest, b" from ").peekable();
     let mut last_from = None;
     for semicolon in memchr::memchr_iter(b';', rest) {
         while let Some(&at) = froms.peek() {

@@ -19,6 +19,7 @@ use crate::input::{Input, find_lines, sha256_of};
 use crate::pipeline::{Metadata, Settings, finish, load, select};
 use crate::report::format_time;
 use crate::timearg::parse_duration;
+use mailtrail_analysis::Retention;
 
 /// Options of `mailtrail incident`.
 #[derive(Args, Debug)]
@@ -126,7 +127,7 @@ pub fn run(args: IncidentArgs) -> anyhow::Result<ExitCode> {
         min_failures: args.min_failures.max(1),
     };
 
-    let loaded = load(&args.input, settings.log_zone)?;
+    let loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
     let findings = select(&loaded, &settings);
     let mut incidents = find_incidents(&findings, &loaded.log, &settings.classifier, &options);
     // The window selects incidents by their failures: an incident is shown

@@ -13,6 +13,7 @@ use crate::args::{FilterArgs, InputArgs, OutputArgs, TicketArgs, WindowArgs};
 use crate::pipeline::{Metadata, Settings, finish, load, open_output, select_with_tickets};
 use crate::report::{Format, format_time};
 use crate::ticketing::write_report;
+use mailtrail_analysis::Retention;
 
 /// Options of `mailtrail resend`.
 #[derive(Args, Debug)]
@@ -126,7 +127,7 @@ pub fn run(args: ResendArgs) -> anyhow::Result<ExitCode> {
     let settings =
         Settings::new(&args.input, &args.window, &args.filter)?.with_tickets(&args.tickets)?;
     let (mut out, format) = open_output(&args.output)?;
-    let loaded = load(&args.input, settings.log_zone)?;
+    let loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
     let selection = select_with_tickets(&loaded, &settings);
     let list = resend_list(&selection.findings, &selection.deliveries);
     let rows: Vec<ResendRow> = list

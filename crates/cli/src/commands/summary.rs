@@ -17,6 +17,7 @@ use crate::args::{FilterArgs, InputArgs, OutputArgs, WindowArgs};
 use crate::pipeline::{Loaded, Metadata, Settings, finish, load, open_output, select};
 use crate::report::{Format, format_time};
 use crate::timearg;
+use mailtrail_analysis::Retention;
 
 /// Options of `mailtrail summary`.
 #[derive(Args, Debug)]
@@ -110,7 +111,7 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<ExitCode> {
     let baseline = summary::baseline_window(&settings.window, baseline_since, baseline_until)
         .map_err(anyhow::Error::msg)?;
     let (mut out, format) = open_output(&args.output)?;
-    let loaded = load(&args.input, settings.log_zone)?;
+    let loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
     let findings = select_all(&loaded, &mut settings);
     let report = summary::summarise(
         &findings,

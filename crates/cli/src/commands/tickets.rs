@@ -12,6 +12,7 @@ use crate::args::{FilterArgs, InputArgs, OutputArgs, TicketArgs, WindowArgs};
 use crate::pipeline::{Metadata, Settings, finish, load, open_output, select_with_tickets};
 use crate::report::{Format, format_time};
 use crate::ticketing::write_report;
+use mailtrail_analysis::Retention;
 
 /// Options of `mailtrail tickets`.
 #[derive(Args, Debug)]
@@ -158,7 +159,7 @@ pub fn run(args: TicketsArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let (mut out, format) = open_output(&args.output)?;
-    let loaded = load(&args.input, settings.log_zone)?;
+    let loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
     let selection = select_with_tickets(&loaded, &settings);
     let summaries = ticket_summaries(&selection.findings, &selection.deliveries);
     let rows: Vec<TicketRow> = summaries

@@ -23,6 +23,7 @@ use crate::pipeline::{
 };
 use crate::report::{ClassColumns, Format, ReportRow, format_time};
 use crate::ticketing::write_aligned;
+use mailtrail_analysis::Retention;
 
 /// Options of `mailtrail trace`.
 #[derive(Args, Debug)]
@@ -129,7 +130,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     filter.include_notifications = true;
     let settings = Settings::new(&args.input, &window, &filter)?.with_tickets(&args.tickets)?;
     let (mut out, format) = open_output(&args.output)?;
-    let loaded = load(&args.input, settings.log_zone)?;
+    let loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
     let selection = select_with_tickets(&loaded, &settings);
     let query = args.query.trim();
     let findings = &selection.findings;

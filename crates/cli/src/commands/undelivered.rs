@@ -36,7 +36,7 @@ pub fn run(args: UndeliveredArgs) -> anyhow::Result<ExitCode> {
         Settings::new(&args.input, &args.window, &args.filter)?.with_tickets(&args.tickets)?;
     // Open the output before the work, so a bad path fails fast.
     let (mut out, format) = open_output(&args.output)?;
-    let loaded = load(&args.input, settings.log_zone)?;
+    let loaded = load(&args.input, settings.log_zone, settings.retention())?;
     let selection = select_with_tickets(&loaded, &settings);
     let findings = selection.findings;
     let rows: Vec<ReportRow> = findings

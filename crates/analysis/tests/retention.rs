@@ -1,0 +1,150 @@
+//! Retention: a scan that drops the finished entries an undelivered report
+//! has no row for gives that report exactly as a scan that keeps
+//! everything, whatever the chunk size, and it does drop them.
+
+use std::path::PathBuf;
+
+use mailtrail_analysis::{
+    Outcome, OutcomeSet, PartialLog, RecipientOutcome, Retention, ScanOptions, outcomes_where,
+    scan_bytes,
+};
+use mailtrail_parse::{ParserOptions, Tz};
+
+fn fixture(path: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(path);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Scans each file on its own and merges them in order, as the binary does.
+fn scan(files: &[&str], zone: Tz, chunk_size: usize, retention: Retention) -> PartialLog {
+    let mut options = ScanOptions::new(ParserOptions::new(zone));
+    options.year = Some(2024);
+    options.chunk_size = chunk_size;
+    options.retention = retention;
+    let mut log = files
+        .iter()
+        .map(|file| scan_bytes(&fixture(file), &options))
+        .reduce(PartialLog::merge)
+        .expect("at least one file");
+    log.settle();
+    log
+}
+
+fn undelivered_rows(log: &PartialLog) -> Vec<RecipientOutcome> {
+    outcomes_where(log, |outcome, _| Outcome::UNDELIVERED.contains(&outcome))
+}
+
+fn undelivered() -> Retention {
+    Retention::Outcomes(Outcome::UNDELIVERED.into_iter().collect::<OutcomeSet>())
+}
+
+fn records(log: &PartialLog) -> usize {
+    log.messages.values().map(Vec::len).sum()
+}
+
+const FIXTURES: &[(&[&str], Tz)] = &[
+    (&["exim/incident/mainlog"], Tz::UTC),
+    (&["exim/outcomes.log"], Tz::UTC),
+    (&["exim/dst-fold.log"], Tz::Europe__Berlin),
+    (&["exim/rotated/mainlog.1", "exim/rotated/mainlog"], Tz::UTC),
+    (&["postfix/outcomes.log"], Tz::UTC),
+    (&["postfix/content-filter.log"], Tz::UTC),
+    (&["postfix/long-ids.log"], Tz::UTC),
+    (
+        &["postfix/two-hosts/relay.log", "postfix/two-hosts/mx.log"],
+        Tz::UTC,
+    ),
+];
+
+#[test]
+fn undelivered_report_is_the_same_with_and_without_retention() {
+    for (files, zone) in FIXTURES {
+        let everything = undelivered_rows(&scan(files, *zone, 1 << 20, Retention::Everything));
+        assert!(!everything.is_empty(), "{files:?} has undelivered rows");
+        for chunk_size in [1 << 20, 4096, 500, 97] {
+            let retained = undelivered_rows(&scan(files, *zone, chunk_size, undelivered()));
+            // Compared row by row: a whole report would not fit a message.
+            assert_eq!(
+                retained.len(),
+                everything.len(),
+                "{files:?}, chunk size {chunk_size}"
+            );
+            for (kept, all) in retained.iter().zip(&everything) {
+                assert_eq!(kept, all, "{files:?}, chunk size {chunk_size}");
+            }
+        }
+    }
+}
+
+#[test]
+fn delivered_mail_is_dropped_while_scanning_not_only_at_the_end() {
+    let data = fixture("exim/incident/mainlog");
+    let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
+    options.chunk_size = 1 << 20;
+    let everything = scan_bytes(&data, &options);
+    options.retention = undelivered();
+    let mut retained = scan_bytes(&data, &options);
+    let (all, while_scanning) = (records(&everything), records(&retained));
+    retained.settle();
+    let settled = records(&retained);
+    // Most of the fixture's messages are delivered: they are gone before
+    // the scan ends, and the rest of the delivered ones when settling.
+    assert!(while_scanning < all * 3 / 4, "{while_scanning} of {all}");
+    assert!(settled <= while_scanning, "{settled} > {while_scanning}");
+    // What is left has an undelivered recipient, is still in flight, or
+    // was handed to a next hop whose entry may borrow from it.
+    let rows = undelivered_rows(&retained);
+    for (key, records) in &retained.messages {
+        for record in records {
+            let has_row = rows
+                .iter()
+                .any(|r| key.ends_with(r.queue_id.as_slice()) && r.received_at.is_some());
+            let next_hop = record.recipients.iter().any(|r| {
+                r.terminal
+                    .as_ref()
+                    .is_some_and(|t| t.next_queue_id.is_some())
+            });
+            assert!(
+                has_row || !record.is_finished() || !record.notifications.is_empty() || next_hop,
+                "kept a finished entry with nothing to report: {:?}",
+                String::from_utf8_lossy(key)
+            );
+        }
+    }
+}
+
+/// A Postfix entry deferred in one stretch and delivered hours later in
+/// another: the queue manager logs `from=` again when it retries, which
+/// must not pass for the entry's opening line, or the later stretch would
+/// drop its delivery as a whole delivered message and leave the deferral
+/// alone, reported as pending.
+const RETRIED: &str = "\
+Oct 20 10:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 10:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 10:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 10:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=4.7.1, status=deferred (host mx.example.net[198.51.100.7] said: 450 4.7.1 Try again later (in reply to RCPT TO command))
+Oct 20 12:00:00 mx1 postfix/smtpd[104]: 2B3C4D5E6F: client=app.example.com[192.0.2.10]
+Oct 20 12:00:00 mx1 postfix/qmgr[102]: 2B3C4D5E6F: from=<carol@example.com>, size=99, nrcpt=1 (queue active)
+Oct 20 12:00:01 mx1 postfix/smtp[103]: 2B3C4D5E6F: to=<dan@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 12:00:01 mx1 postfix/qmgr[102]: 2B3C4D5E6F: removed
+Oct 20 13:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 13:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=10801, delays=10800/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 13:00:01 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+";
+
+#[test]
+fn a_retried_postfix_entry_is_not_taken_for_a_new_one() {
+    let boundary = RETRIED.find("Oct 20 12:00:00").expect("second message");
+    let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
+    options.year = Some(2024);
+    options.retention = undelivered();
+    // Two stretches, as two files or two chunks: the retry is in the second.
+    let (first, second) = RETRIED.as_bytes().split_at(boundary);
+    let mut log = scan_bytes(first, &options).merge(scan_bytes(second, &options));
+    log.settle();
+    let rows = undelivered_rows(&log);
+    assert!(rows.is_empty(), "{rows:?}");
+    assert_eq!(records(&log), 0);
+}
