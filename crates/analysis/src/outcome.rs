@@ -532,10 +532,10 @@ fn recipient_outcome(record: &MessageRecord, recipient: &RecipientRecord) -> Out
             AttemptStatus::Deferred | AttemptStatus::Probe => Outcome::Pending,
         },
         None if recipient.error_ignored.is_some() => Outcome::Bounced,
-        // A Postfix expiry covers the recipients still deferred.
-        None if record.queue.expired.is_some() && recipient.last_failure.is_some() => {
-            Outcome::Expired
-        }
+        // A Postfix expiry covers the recipients still deferred, also
+        // those only ever logged as `delivery temporarily suspended` (not
+        // an attempt, so no failure is recorded for them).
+        None if record.queue.expired.is_some() => Outcome::Expired,
         None => queue_outcome(record).unwrap_or(Outcome::Pending),
     }
 }

@@ -136,3 +136,19 @@ fn chunked_and_streamed_scans_agree_with_the_whole() {
         );
     }
 }
+
+#[test]
+fn expiry_covers_a_recipient_only_ever_suspended() {
+    let log = "\
+Oct 19 00:00:00 smtp1 postfix/pickup[101]: ABCDEF123456: uid=0 from=<root>
+Oct 19 00:00:00 smtp1 postfix/qmgr[102]: ABCDEF123456: from=<root@example.com>, size=300, nrcpt=1 (queue active)
+Oct 19 00:00:01 smtp1 postfix/error[103]: ABCDEF123456: to=<a@example-dead.test>, relay=none, delay=0.01, delays=0.01/0/0/0, dsn=4.4.1, status=deferred (delivery temporarily suspended: connect to mx.example-dead.test[192.0.2.200]:25: Connection timed out)
+Oct 20 00:05:01 smtp1 postfix/qmgr[102]: ABCDEF123456: from=<root@example.com>, status=expired, returned to sender
+Oct 20 00:05:01 smtp1 postfix/qmgr[102]: ABCDEF123456: removed
+";
+    let rows = outcomes(&scan_bytes(log.as_bytes(), &options(1 << 20)));
+    assert_eq!(
+        find(&rows, "ABCDEF123456", "a@example-dead.test").outcome,
+        Outcome::Expired
+    );
+}
