@@ -81,6 +81,53 @@ impl TsCache {
     }
 }
 
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// Caches the classic syslog (RFC 3164) time stamp `Mmm dd HH:MM:SS` of the
+/// last second formatted: no year, day padded with a space (`Oct  5`).
+#[derive(Debug)]
+pub struct SyslogStamp {
+    sec: i64,
+    day: i64,
+    bytes: [u8; 15],
+}
+
+impl Default for SyslogStamp {
+    fn default() -> Self {
+        SyslogStamp {
+            sec: i64::MIN,
+            day: i64::MIN,
+            bytes: *b"Jan  1 00:00:00",
+        }
+    }
+}
+
+impl SyslogStamp {
+    /// `Mmm dd HH:MM:SS` for an epoch second.
+    pub fn stamp(&mut self, sec: i64) -> &[u8; 15] {
+        if sec != self.sec {
+            let day = sec.div_euclid(86_400);
+            if day != self.day {
+                use chrono::Datelike;
+                let date = DateTime::from_timestamp(day * 86_400, 0).unwrap_or_default();
+                self.bytes[..3].copy_from_slice(MONTHS[date.month0() as usize]);
+                let d = date.day();
+                self.bytes[4] = if d < 10 { b' ' } else { b'0' + (d / 10) as u8 };
+                self.bytes[5] = b'0' + (d % 10) as u8;
+                self.day = day;
+            }
+            let sod = sec.rem_euclid(86_400);
+            two(&mut self.bytes[7..9], sod / 3600);
+            two(&mut self.bytes[10..12], sod / 60 % 60);
+            two(&mut self.bytes[13..15], sod % 60);
+            self.sec = sec;
+        }
+        &self.bytes
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +139,10 @@ mod tests {
         assert_eq!(rfc3339(t + 999_999), "2024-10-20T11:42:20Z");
         let mut c = TsCache::default();
         assert_eq!(c.stamp(t / SEC + 86_400 + 61), b"2024-10-21 11:43:21");
+        let mut s = SyslogStamp::default();
+        assert_eq!(s.stamp(t / SEC), b"Oct 20 11:42:20");
+        let t = parse_utc("2024-11-01T02:11:18").unwrap();
+        assert_eq!(s.stamp(t / SEC), b"Nov  1 02:11:18");
+        assert_eq!(s.stamp(t / SEC - 3 * 3600), b"Oct 31 23:11:18");
     }
 }

@@ -11,14 +11,21 @@
 //! first failure), `delay_warning = 6h`, Exim 4.98 (4.96 for old ids) with the
 //! 4.86–4.98 `**` separator (`CV=yes: SMTP error …`).
 
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
+use std::ops::{Deref, DerefMut};
 
-use crate::clock::{HOUR, MIN, SEC, TsCache};
+use crate::clock::{HOUR, MIN, SEC};
+use crate::line::Out;
 use crate::msgid::{IdFormat, MsgId};
 use crate::rng::Rng;
-use crate::truth::{Category, Failure, MessageRows, RcptTruth, Summary, TruthSink};
+use crate::sched::{Key, Stream};
+use crate::truth::{Category, Failure, MessageRows, Summary, TruthSink};
+use crate::world::{
+    self, Confirm, DKind, DOMAINS, Domain, Fate, LocalKind, OUR_DOMAIN, Pids, QUOTA_USER,
+    REMOTE_LOCAL, Rcpt, SPAM_HOSTS, SPAM_SENDERS, Target, Ticket, Tls, UNKNOWN_LOCAL, USERS, Why,
+    remote_weights,
+};
 
 /// Which message-id format(s) to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,383 +68,12 @@ pub struct EximConfig {
 
 const OUR_HOST: &str = "smtp1.example.com";
 const OUR_IP: &str = "203.0.113.25";
-const OUR_DOMAIN: &str = "example.com";
 const QUEUE_INTERVAL: i64 = 30 * MIN;
 const RETRY_CUTOFF: i64 = 12 * HOUR;
 const DELAY_WARNING: i64 = 6 * HOUR;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Tls {
-    None,
-    V12,
-    V13,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Confirm {
-    Postfix,
-    Exim,
-    Outlook,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum DKind {
-    Plain,
-    Webmail,
-    Greylist,
-    Strict,
-    Nxdomain,
-    /// Permanent `550 5.7.1 … blocked using Spamhaus` during the incident.
-    Outlook550,
-    /// Temporary `451 4.7.500` / `451 4.7.650` during the incident.
-    OutlookTemp,
-    /// Temporary `451 4.7.1 … blocked using zen.spamhaus.org` during the incident.
-    RblTemp,
-}
-
-struct Domain {
-    name: &'static str,
-    mx: &'static str,
-    ip: &'static str,
-    /// Client host name and address when this domain sends to us.
-    out_host: &'static str,
-    out_ip: &'static str,
-    tls: Tls,
-    kind: DKind,
-    confirm: Confirm,
-    /// Weight as a recipient domain of ordinary outbound mail.
-    weight: u32,
-    /// Weight as a helpdesk customer domain.
-    customer_weight: u32,
-    /// Outage window in hours after the start of the log, with its failure.
-    outage: Option<(f64, f64, Why)>,
-}
-
-// One row of the domain table; a struct literal per row would be longer still.
-#[allow(clippy::too_many_arguments)]
-const fn dom(
-    name: &'static str,
-    mx: &'static str,
-    ip: &'static str,
-    out: (&'static str, &'static str),
-    tls: Tls,
-    kind: DKind,
-    confirm: Confirm,
-    weights: (u32, u32),
-) -> Domain {
-    Domain {
-        name,
-        mx,
-        ip,
-        out_host: out.0,
-        out_ip: out.1,
-        tls,
-        kind,
-        confirm,
-        weight: weights.0,
-        customer_weight: weights.1,
-        outage: None,
-    }
-}
-
-const fn with_outage(mut d: Domain, from_h: f64, to_h: f64, why: Why) -> Domain {
-    d.outage = Some((from_h, to_h, why));
-    d
-}
-
-static DOMAINS: &[Domain] = &[
-    dom(
-        "example.net",
-        "mx1.example.net",
-        "198.51.100.10",
-        ("mail-out.example.net", "198.51.100.110"),
-        Tls::V12,
-        DKind::Plain,
-        Confirm::Postfix,
-        (14, 10),
-    ),
-    dom(
-        "example-mailhost.test",
-        "mx.example-mailhost.test",
-        "198.51.100.20",
-        ("smtp.example-mailhost.test", "198.51.100.120"),
-        Tls::V13,
-        DKind::Plain,
-        Confirm::Exim,
-        (10, 7),
-    ),
-    dom(
-        "example-webmail.test",
-        "mx-in.example-webmail.test",
-        "198.51.100.25",
-        ("out-7.smtp.example-webmail.test", "198.51.100.125"),
-        Tls::V13,
-        DKind::Webmail,
-        Confirm::Postfix,
-        (12, 10),
-    ),
-    dom(
-        "example-slowpost.test",
-        "mail.example-slowpost.test",
-        "192.0.2.30",
-        ("mail.example-slowpost.test", "192.0.2.30"),
-        Tls::None,
-        DKind::Greylist,
-        Confirm::Postfix,
-        (5, 2),
-    ),
-    dom(
-        "example-strict.test",
-        "mx.example-strict.test",
-        "192.0.2.35",
-        ("relay.example-strict.test", "192.0.2.36"),
-        Tls::V12,
-        DKind::Strict,
-        Confirm::Postfix,
-        (5, 2),
-    ),
-    with_outage(
-        dom(
-            "example-flaky.test",
-            "mail.example-flaky.test",
-            "192.0.2.50",
-            ("mail.example-flaky.test", "192.0.2.50"),
-            Tls::V12,
-            DKind::Plain,
-            Confirm::Exim,
-            (6, 1),
-        ),
-        8.0,
-        13.0,
-        Why::ConnRefused,
-    ),
-    with_outage(
-        dom(
-            "example-dead.test",
-            "mx.example-dead.test",
-            "192.0.2.200",
-            ("mx.example-dead.test", "192.0.2.200"),
-            Tls::None,
-            DKind::Plain,
-            Confirm::Postfix,
-            (3, 1),
-        ),
-        0.0,
-        1.0e9,
-        Why::ConnTimeout,
-    ),
-    with_outage(
-        dom(
-            "example-wobbly.test",
-            "mx.example-wobbly.test",
-            "192.0.2.60",
-            ("mx.example-wobbly.test", "192.0.2.60"),
-            Tls::V12,
-            DKind::Plain,
-            Confirm::Postfix,
-            (6, 1),
-        ),
-        19.0,
-        24.0,
-        Why::DnsTemp,
-    ),
-    dom(
-        "example-gone.test",
-        "",
-        "",
-        ("mail.example-gone.test", "192.0.2.99"),
-        Tls::None,
-        DKind::Nxdomain,
-        Confirm::Postfix,
-        (2, 0),
-    ),
-    dom(
-        "example.org",
-        "example-org.mail.protection.outlook.com",
-        "198.51.100.36",
-        (
-            "mail-db8eur05on2101.outbound.protection.outlook.com",
-            "198.51.100.201",
-        ),
-        Tls::V13,
-        DKind::Outlook550,
-        Confirm::Outlook,
-        (16, 30),
-    ),
-    dom(
-        "example-contoso.test",
-        "example-contoso-test.mail.protection.outlook.com",
-        "198.51.100.37",
-        (
-            "mail-am6eur05on2102.outbound.protection.outlook.com",
-            "198.51.100.202",
-        ),
-        Tls::V13,
-        DKind::Outlook550,
-        Confirm::Outlook,
-        (10, 20),
-    ),
-    dom(
-        "example-fabrikam.test",
-        "example-fabrikam-test.mail.protection.outlook.com",
-        "198.51.100.38",
-        (
-            "mail-vi1eur04on2103.outbound.protection.outlook.com",
-            "198.51.100.203",
-        ),
-        Tls::V13,
-        DKind::OutlookTemp,
-        Confirm::Outlook,
-        (9, 15),
-    ),
-    dom(
-        "example-northwind.test",
-        "mx.example-northwind.test",
-        "192.0.2.44",
-        ("mx.example-northwind.test", "192.0.2.44"),
-        Tls::V12,
-        DKind::RblTemp,
-        Confirm::Exim,
-        (5, 8),
-    ),
-];
-
-static USERS: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "ken",
-    "laura", "mike", "nina", "oscar", "peggy",
-];
-/// Index of the user whose mailbox is over quota for a while.
-const QUOTA_USER: usize = 3; // dave
-/// Aliases (local part → index into USERS).
-static ALIASES: &[(&str, u8)] = &[("info", 2), ("sales", 6), ("billing", 7), ("root", 0)];
-static UNKNOWN_LOCAL: &[&str] = &["alcie", "noreply-archive", "old.staff", "bobb", "hr-2019"];
-static REMOTE_LOCAL: &[&str] = &[
-    "john.smith",
-    "maria.garcia",
-    "info",
-    "sales",
-    "accounts",
-    "k.tanaka",
-    "l.dubois",
-    "p.novak",
-    "a.kowalski",
-    "s.oconnor",
-    "m.rossi",
-    "j.mueller",
-    "billing",
-    "procurement",
-    "it-support",
-    "r.silva",
-    "t.nguyen",
-    "e.jansen",
-];
-static SUBJECTS: &[&str] = &[
-    "Quarterly report Q3",
-    "Lunch on Friday?",
-    "Re: Contract \"final\" version",
-    "Café order confirmation",
-    "Grüße aus München",
-    "Path C:\\Temp\\report.xlsx",
-    "Invoice #4471 – payment due",
-    "Meeting notes 2024-10-18",
-    "Your order has shipped",
-    "Re: Budget 2025",
-    "Fwd: Server room access",
-    "Weekly newsletter",
-    "[ext] Question about API limits",
-    "Re: \"Urgent\" – signature needed",
-    "Naïve question about the déjà-vu bug",
-    "Shipping delay",
-    "Re: Re: Offsite agenda",
-    "Holiday schedule",
-];
-static TICKET_SUBJECTS: &[&str] = &[
-    "Printer on 3rd floor",
-    "VPN drops every hour",
-    "Cannot open invoice PDF",
-    "Password reset for \"finance\" share",
-    "New laptop for Zoë",
-    "Outlook keeps asking for password",
-    "Access to CRM",
-    "Phone extension 4411 dead",
-    "Backup failed on FS02",
-    "Monitor flickering",
-];
-static SPAM_HOSTS: &[&str] = &[
-    "(ylmf-pc)",
-    "(User)",
-    "(example-bulk.test)",
-    "mail.example-bulkmail.test",
-    "(localhost)",
-    "host-77.example-isp.test",
-];
-static SPAM_SENDERS: &[&str] = &[
-    "promo@example-bulkmail.test",
-    "newsletter@example-bulk.test",
-    "billing@example-phish.test",
-    "no-reply@example-isp.test",
-];
-
 // ---------------------------------------------------------------------------
 // Failure reasons.
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Why {
-    Spamhaus,
-    ServerBusy,
-    IpReputation,
-    RblTemp,
-    Greylist,
-    RateLimit,
-    ConnTimeout,
-    ConnRefused,
-    DnsTemp,
-    UserUnknown,
-    OutlookUnknown,
-    MailboxFull,
-    Disabled,
-    Unrouteable,
-    NoSuchUser,
-    PipeFail,
-    LocalQuota,
-    Spam,
-    Dmarc,
-}
-
-impl Why {
-    fn failure(self) -> Failure {
-        use Category as C;
-        let (code, enhanced, category, incident) = match self {
-            Why::Spamhaus => ("550", "5.7.1", C::Blocklisted, true),
-            Why::ServerBusy => ("451", "4.7.500", C::RateLimited, true),
-            Why::IpReputation => ("451", "4.7.650", C::Reputation, true),
-            Why::RblTemp => ("451", "4.7.1", C::Blocklisted, true),
-            Why::Greylist => ("451", "4.7.1", C::Greylisted, false),
-            Why::RateLimit => ("450", "4.2.1", C::RateLimited, false),
-            Why::ConnTimeout | Why::ConnRefused => ("", "", C::ConnectionFailure, false),
-            Why::DnsTemp | Why::Unrouteable => ("", "", C::DnsFailure, false),
-            Why::UserUnknown => ("550", "5.1.1", C::RecipientUnknown, false),
-            Why::OutlookUnknown => ("550", "5.1.10", C::RecipientUnknown, false),
-            Why::MailboxFull => ("552", "5.2.2", C::MailboxFull, false),
-            Why::Disabled => ("550", "5.2.1", C::MailboxUnavailable, false),
-            Why::NoSuchUser => ("", "", C::RecipientUnknown, false),
-            Why::PipeFail => ("", "", C::LocalFailure, false),
-            Why::LocalQuota => ("", "", C::MailboxFull, false),
-            Why::Spam => ("554", "5.7.1", C::ContentRejected, false),
-            Why::Dmarc => ("550", "5.7.26", C::PolicyRejected, false),
-        };
-        Failure {
-            code,
-            enhanced,
-            category,
-            incident,
-        }
-    }
-
-    fn is_connection(self) -> bool {
-        matches!(self, Why::ConnTimeout | Why::ConnRefused)
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum RejWhy {
@@ -466,56 +102,6 @@ impl RejWhy {
 
 // ---------------------------------------------------------------------------
 // Messages and plans.
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum LocalKind {
-    User(u8),
-    Alias(u8, u8),
-    Pipe,
-    Unknown,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Target {
-    Local(LocalKind),
-    Remote(u8),
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Fate {
-    Ok,
-    Unknown,
-    Full,
-    Disabled,
-}
-
-#[derive(Clone, Debug)]
-struct Rcpt {
-    addr: String,
-    target: Target,
-    fate: Fate,
-    /// Local pipe fails / webmail rate-limits this recipient on the first try.
-    quirk: bool,
-    truth: RcptTruth,
-}
-
-impl Rcpt {
-    fn new(addr: String, target: Target, fate: Fate, quirk: bool) -> Self {
-        Rcpt {
-            addr,
-            target,
-            fate,
-            quirk,
-            truth: RcptTruth::default(),
-        }
-    }
-    fn domain(&self) -> &str {
-        self.addr.rsplit_once('@').map_or("", |(_, d)| d)
-    }
-    fn local_part(&self) -> &str {
-        self.addr.rsplit_once('@').map_or(&self.addr, |(l, _)| l)
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Origin {
@@ -671,26 +257,6 @@ impl Group {
     }
 }
 
-/// Process ids: a global counter, as on a real host.
-struct Pids(u32);
-
-impl Pids {
-    fn next(&mut self, rng: &mut Rng) -> u32 {
-        self.0 += 1 + rng.below(37) as u32;
-        if self.0 >= 4_194_304 {
-            self.0 = 300 + (self.0 % 1000);
-        }
-        self.0
-    }
-}
-
-struct Ticket {
-    number: u32,
-    subject: &'static str,
-    customer: String,
-    domain: u8,
-}
-
 // ---------------------------------------------------------------------------
 // Planning.
 
@@ -707,19 +273,6 @@ struct Planner {
     tickets: Vec<Ticket>,
     yymm: String,
     pids: Pids,
-}
-
-fn remote_weights(customer: bool) -> Vec<u32> {
-    DOMAINS
-        .iter()
-        .map(|d| {
-            if customer {
-                d.customer_weight
-            } else {
-                d.weight
-            }
-        })
-        .collect()
 }
 
 impl Planner {
@@ -751,76 +304,23 @@ impl Planner {
     }
 
     fn remote_rcpt(&mut self, weights: &[u32], same_domain: Option<u8>) -> Rcpt {
-        let d = same_domain.unwrap_or_else(|| self.rng.weighted(weights) as u8);
-        let lp = *self.rng.pick(REMOTE_LOCAL);
-        let x = self.rng.unit();
-        let fate = if x < 0.05 {
-            Fate::Unknown
-        } else if x < 0.07 {
-            Fate::Full
-        } else if x < 0.085 {
-            Fate::Disabled
-        } else {
-            Fate::Ok
-        };
-        let quirk = DOMAINS[usize::from(d)].kind == DKind::Webmail && self.rng.chance(0.12);
-        Rcpt::new(
-            format!("{lp}@{}", DOMAINS[usize::from(d)].name),
-            Target::Remote(d),
-            fate,
-            quirk,
-        )
+        world::remote_rcpt(&mut self.rng, weights, same_domain)
     }
 
     fn local_rcpt(&mut self, allow_unknown: bool) -> Rcpt {
-        let x = self.rng.unit();
-        if allow_unknown && x < 0.12 {
-            let lp = *self.rng.pick(UNKNOWN_LOCAL);
-            return Rcpt::new(
-                format!("{lp}@{OUR_DOMAIN}"),
-                Target::Local(LocalKind::Unknown),
-                Fate::Ok,
-                false,
-            );
-        }
-        if x < 0.3 {
-            let (a, u) = *self.rng.pick(ALIASES);
-            let ai = ALIASES.iter().position(|&(n, _)| n == a).unwrap_or(0) as u8;
-            return Rcpt::new(
-                format!("{a}@{OUR_DOMAIN}"),
-                Target::Local(LocalKind::Alias(ai, u)),
-                Fate::Ok,
-                false,
-            );
-        }
-        let u = self.rng.below(USERS.len() as u64) as u8;
-        self.user_rcpt(u)
+        world::local_rcpt(&mut self.rng, allow_unknown)
     }
 
     fn user_rcpt(&self, u: u8) -> Rcpt {
-        Rcpt::new(
-            format!("{}@{OUR_DOMAIN}", USERS[usize::from(u)]),
-            Target::Local(LocalKind::User(u)),
-            Fate::Ok,
-            false,
-        )
+        world::user_rcpt(u)
     }
 
     fn subject(&mut self) -> String {
-        (*self.rng.pick(SUBJECTS)).to_owned()
+        world::subject(&mut self.rng)
     }
 
     fn uuid_mid(&mut self, domain: &str) -> String {
-        let a = self.rng.next_u64();
-        let b = self.rng.next_u64();
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}@{domain}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xffff,
-            b >> 48,
-            b & 0xffff_ffff_ffff
-        )
+        world::uuid_mid(&mut self.rng, domain)
     }
 
     /// A new message arriving at `t` (first event: connection open or `<=`).
@@ -1118,10 +618,7 @@ impl Planner {
     }
 
     fn outage(&self, d: &Domain, t: i64) -> Option<Why> {
-        let (a, b, why) = d.outage?;
-        let from = self.start + (a * HOUR as f64) as i64;
-        let to = self.start + (b * HOUR as f64).min(1.0e15) as i64;
-        (t >= from && t < to).then_some(why)
+        world::outage(d, self.start, t)
     }
 
     /// Builds the complete event plan of `m`; `t0` is its first instant.
@@ -1491,98 +988,74 @@ impl Planner {
 // ---------------------------------------------------------------------------
 // Rendering.
 
-struct Out<W: Write> {
-    w: BufWriter<W>,
-    buf: Vec<u8>,
-    ts: TsCache,
+/// The shared line buffer plus Exim's `log_selector` prefix options.
+struct EximOut<W: Write> {
+    out: Out<W>,
     millisec: bool,
     pid: bool,
-    lines: u64,
-    bytes: u64,
 }
 
-impl<W: Write> Out<W> {
+impl<W: Write> Deref for EximOut<W> {
+    type Target = Out<W>;
+    fn deref(&self) -> &Out<W> {
+        &self.out
+    }
+}
+
+impl<W: Write> DerefMut for EximOut<W> {
+    fn deref_mut(&mut self) -> &mut Out<W> {
+        &mut self.out
+    }
+}
+
+impl<W: Write> EximOut<W> {
     fn start(&mut self, t: i64, pid: u32, id: Option<&MsgId>) {
-        self.buf.clear();
+        let (millisec, with_pid) = (self.millisec, self.pid);
+        let o = &mut self.out;
+        o.buf.clear();
         let sec = t.div_euclid(SEC);
-        self.buf.extend_from_slice(self.ts.stamp(sec));
-        if self.millisec {
+        o.buf.extend_from_slice(o.ts.stamp(sec));
+        if millisec {
             let ms = t.rem_euclid(SEC) / 1000;
-            self.buf.push(b'.');
-            self.buf.push(b'0' + (ms / 100) as u8);
-            self.buf.push(b'0' + (ms / 10 % 10) as u8);
-            self.buf.push(b'0' + (ms % 10) as u8);
+            o.buf.push(b'.');
+            o.buf.push(b'0' + (ms / 100) as u8);
+            o.buf.push(b'0' + (ms / 10 % 10) as u8);
+            o.buf.push(b'0' + (ms % 10) as u8);
         }
-        if self.pid {
-            self.buf.extend_from_slice(b" [");
-            self.num(u64::from(pid));
-            self.buf.push(b']');
+        if with_pid {
+            o.buf.extend_from_slice(b" [");
+            o.num(u64::from(pid));
+            o.buf.push(b']');
         }
-        self.buf.push(b' ');
+        o.buf.push(b' ');
         if let Some(id) = id {
-            self.buf.extend_from_slice(id.as_bytes());
-            self.buf.push(b' ');
+            o.buf.extend_from_slice(id.as_bytes());
+            o.buf.push(b' ');
         }
     }
+}
 
-    fn s(&mut self, s: &str) -> &mut Self {
-        self.buf.extend_from_slice(s.as_bytes());
-        self
-    }
-
-    fn num(&mut self, mut v: u64) -> &mut Self {
-        let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
+/// Exim's `string_printing` plus the `"`/`\` escaping of `T="…"`.
+fn quoted<W: Write>(o: &mut Out<W>, s: &str) {
+    o.buf.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' | b'\\' => {
+                o.buf.push(b'\\');
+                o.buf.push(b);
+            }
+            b'\n' => o.buf.extend_from_slice(b"\\n"),
+            b'\t' => o.buf.extend_from_slice(b"\\t"),
+            0x20..=0x7e => o.buf.push(b),
+            _ => {
+                o.buf.push(b'\\');
+                o.buf.push(b'0' + (b >> 6));
+                o.buf.push(b'0' + ((b >> 3) & 7));
+                o.buf.push(b'0' + (b & 7));
             }
         }
-        self.buf.extend_from_slice(&tmp[i..]);
-        self
     }
-
-    fn hex(&mut self, v: u64, digits: usize) -> &mut Self {
-        for i in (0..digits).rev() {
-            self.buf
-                .push(b"0123456789ABCDEF"[((v >> (4 * i)) & 0xf) as usize]);
-        }
-        self
-    }
-
-    /// Exim's `string_printing` plus the `"`/`\` escaping of `T="…"`.
-    fn quoted(&mut self, s: &str) -> &mut Self {
-        self.buf.push(b'"');
-        for &b in s.as_bytes() {
-            match b {
-                b'"' | b'\\' => {
-                    self.buf.push(b'\\');
-                    self.buf.push(b);
-                }
-                b'\n' => self.buf.extend_from_slice(b"\\n"),
-                b'\t' => self.buf.extend_from_slice(b"\\t"),
-                0x20..=0x7e => self.buf.push(b),
-                _ => {
-                    self.buf.push(b'\\');
-                    self.buf.push(b'0' + (b >> 6));
-                    self.buf.push(b'0' + ((b >> 3) & 7));
-                    self.buf.push(b'0' + (b & 7));
-                }
-            }
-        }
-        self.buf.push(b'"');
-        self
-    }
-
-    fn end(&mut self) -> io::Result<()> {
-        self.buf.push(b'\n');
-        self.lines += 1;
-        self.bytes += self.buf.len() as u64;
-        self.w.write_all(&self.buf)
-    }
+    o.buf.push(b'"');
 }
 
 fn tls_text(tls: Tls) -> &'static str {
@@ -1594,7 +1067,7 @@ fn tls_text(tls: Tls) -> &'static str {
 }
 
 struct Renderer<W: Write> {
-    out: Out<W>,
+    out: EximOut<W>,
     rng: Rng,
 }
 
@@ -1634,162 +1107,36 @@ impl<W: Write> Renderer<W> {
         self.out.s(" H=").s(d.mx).s(" [").s(d.ip).s("]");
     }
 
-    fn outlook_trailer(&mut self, t: i64) {
-        let a = self.rng.next_u64();
-        let region = *self
-            .rng
-            .pick(&["eurprd02", "eurprd04", "eurprd05", "eurprd07"]);
-        let pre = *self
-            .rng
-            .pick(&["DB5PEPF0000", "AM4PEPF0002", "VI1PEPF0000", "HE1PEPF0000"]);
-        self.out.s(" [").s(pre).hex(a >> 48, 4).s(".").s(region);
-        self.out.s(".prod.outlook.com ");
-        let stamp = *self.out.ts.stamp(t.div_euclid(SEC));
-        self.out.buf.extend_from_slice(&stamp[..10]);
-        self.out.s("T");
-        self.out.buf.extend_from_slice(&stamp[11..]);
-        let ms = t.rem_euclid(SEC) / 1000;
-        self.out.s(".");
-        self.out.buf.push(b'0' + (ms / 100) as u8);
-        self.out.buf.push(b'0' + (ms / 10 % 10) as u8);
-        self.out.buf.push(b'0' + (ms % 10) as u8);
-        self.out.s("Z 08DC").hex(a & 0xffff_ffff_ffff, 12).s("]");
-    }
-
     /// The remote server's reply text for a failure after RCPT / end of data.
     fn reply(&mut self, why: Why, r: &Rcpt, t: i64) {
-        let f = why.failure();
         match why {
             Why::Spam | Why::Dmarc => self.out.s("end of data: "),
             _ => self.out.s("RCPT TO:<").s(&r.addr).s(">: "),
         };
-        self.out.s(f.code).s(" ").s(f.enhanced).s(" ");
-        match why {
-            Why::Spamhaus => {
-                self.out
-                    .s("Service unavailable, Client host [")
-                    .s(OUR_IP)
-                    .s("] blocked using Spamhaus. To request removal from this list see https://www.spamhaus.org/query/ip/")
-                    .s(OUR_IP)
-                    .s(" AS(1440)");
-                self.outlook_trailer(t);
-            }
-            Why::ServerBusy => {
-                self.out
-                    .s("Server busy. Please try again later from [")
-                    .s(OUR_IP)
-                    .s("]. (S77714)");
-                self.outlook_trailer(t);
-            }
-            Why::IpReputation => {
-                self.out
-                    .s("The mail server [")
-                    .s(OUR_IP)
-                    .s("] has been temporarily rate limited due to IP reputation. For e-mail delivery information, see https://aka.ms/postmaster (S775)");
-                self.outlook_trailer(t);
-            }
-            Why::RblTemp => {
-                self.out
-                    .s("Service unavailable; Client host [")
-                    .s(OUR_IP)
-                    .s("] blocked using zen.spamhaus.org; try again later");
-            }
-            Why::Greylist => {
-                self.out.s("<").s(&r.addr).s(
-                    ">: Recipient address rejected: Greylisted, please try again in 300 seconds",
-                );
-            }
-            Why::RateLimit => {
-                self.out.s("The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. Please resend your message at a later time.");
-            }
-            Why::UserUnknown => {
-                self.out
-                    .s("<")
-                    .s(&r.addr)
-                    .s(">: Recipient address rejected: User unknown in virtual mailbox table");
-            }
-            Why::OutlookUnknown => {
-                self.out
-                    .s("RESOLVER.ADR.RecipientNotFound; Recipient ")
-                    .s(&r.addr)
-                    .s(" not found by SMTP address lookup");
-                self.outlook_trailer(t);
-            }
-            Why::MailboxFull => {
-                self.out
-                    .s("<")
-                    .s(&r.addr)
-                    .s(">: Recipient address rejected: Mailbox full, quota exceeded");
-            }
-            Why::Disabled => {
-                self.out
-                    .s("<")
-                    .s(&r.addr)
-                    .s(">: Recipient address rejected: Mailbox disabled for this recipient");
-            }
-            Why::Spam => {
-                self.out
-                    .s("Message rejected as spam by content filter (score=")
-                    .num(8 + self.rng.below(9))
-                    .s(".")
-                    .num(self.rng.below(10))
-                    .s(")");
-            }
-            Why::Dmarc => {
-                self.out.s("Unauthenticated email from example.com is not accepted due to domain's DMARC policy. Please contact the administrator of example.com domain.");
-            }
-            _ => {}
-        }
+        world::reply_text(&mut self.out, &mut self.rng, why, &r.addr, OUR_IP, t);
     }
 
     fn confirm(&mut self, d: &Domain, m: &Msg) {
         self.out.s(" C=\"");
-        match d.confirm {
-            Confirm::Postfix => {
-                let v = self.rng.next_u64();
-                self.out.s("250 2.0.0 Ok: queued as ").hex(v, 11);
-            }
-            Confirm::Exim => {
-                let v = self.rng.next_u64();
-                let id = MsgId::new(
-                    IdFormat::New,
-                    m.received_log.div_euclid(SEC) + 1,
-                    (v % 1_000_000) as u32,
-                    v >> 44,
-                );
-                self.out.s("250 OK id=").s(id.as_str());
-            }
-            Confirm::Outlook => {
-                let v = self.rng.next_u64();
-                self.out.s("250 2.6.0 <");
-                match &m.message_id {
-                    Some(mid) => {
-                        self.out.s(mid);
-                    }
-                    None => {
-                        self.out.s("E");
-                        if let Some(id) = &m.id {
-                            self.out.s(id.as_str());
-                        }
-                        self.out.s("@").s(OUR_HOST);
-                    }
+        world::confirm_text(
+            &mut self.out,
+            &mut self.rng,
+            d,
+            m.received_log,
+            m.size,
+            |o| match &m.message_id {
+                Some(mid) => {
+                    o.s(mid);
                 }
-                self.out
-                    .s("> [InternalId=")
-                    .num(v >> 24)
-                    .s(", Hostname=AM0PR02MB")
-                    .hex(v & 0xffff, 4)
-                    .s(".eurprd02.prod.outlook.com] ")
-                    .num(u64::from(m.size) + 1_500)
-                    .s(" bytes in 0.")
-                    .num(100 + (v >> 8) % 900)
-                    .s(", ")
-                    .num(10 + (v >> 20) % 200)
-                    .s(".")
-                    .num((v >> 30) % 900 + 100)
-                    .s(" KB/sec Queued mail for delivery");
-            }
-        }
+                None => {
+                    o.s("E");
+                    if let Some(id) = &m.id {
+                        o.s(id.as_str());
+                    }
+                    o.s("@").s(OUR_HOST);
+                }
+            },
+        );
         self.out.s("\"");
     }
 
@@ -2092,7 +1439,8 @@ impl<W: Write> Renderer<W> {
             self.out.s(" id=").s(mid);
         }
         if let Some(subj) = &m.subject {
-            self.out.s(" T=").quoted(subj);
+            self.out.s(" T=");
+            quoted(&mut self.out, subj);
         }
         if m.log_for {
             self.out.s(" for");
@@ -2118,94 +1466,11 @@ enum Item {
     Daemon(&'static str),
 }
 
-#[derive(PartialEq, Eq, Debug)]
-struct Key {
-    t: i64,
-    seq: u64,
-    item: Item,
-}
-
-impl Ord for Key {
-    fn cmp(&self, o: &Self) -> Ordering {
-        // Reversed: BinaryHeap is a max-heap, we want the earliest first.
-        (o.t, o.seq).cmp(&(self.t, self.seq))
-    }
-}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-
-/// Arrival times of `n` events spread over `[from, to)` with a day/night profile.
-struct Stream {
-    n: u64,
-    i: u64,
-    from: i64,
-    to: i64,
-    cum: Vec<f64>,
-    rng: Rng,
-    last: i64,
-}
-
-const HOURLY: [f64; 24] = [
-    0.25, 0.2, 0.15, 0.15, 0.2, 0.3, 0.5, 0.8, 1.0, 1.0, 1.0, 1.0, 0.9, 1.0, 1.0, 1.0, 0.9, 0.8,
-    0.6, 0.5, 0.45, 0.4, 0.35, 0.3,
-];
-
-impl Stream {
-    fn new(n: u64, from: i64, to: i64, rng: Rng) -> Self {
-        let mut cum = vec![0.0];
-        let mut t = from;
-        let mut acc = 0.0;
-        while t < to {
-            let next = ((t.div_euclid(HOUR)) + 1) * HOUR;
-            let seg = next.min(to) - t;
-            let h = t.div_euclid(HOUR).rem_euclid(24) as usize;
-            acc += HOURLY[h] * seg as f64;
-            cum.push(acc);
-            t = next.min(to);
-        }
-        Stream {
-            n,
-            i: 0,
-            from,
-            to,
-            cum,
-            rng,
-            last: i64::MIN,
-        }
-    }
-
-    fn next(&mut self) -> Option<i64> {
-        if self.i >= self.n || self.to <= self.from {
-            return None;
-        }
-        let u = (self.i as f64 + self.rng.unit()) / self.n as f64;
-        self.i += 1;
-        let total = *self.cum.last().unwrap_or(&1.0);
-        let x = u * total;
-        let k = self.cum.partition_point(|&c| c <= x).max(1) - 1;
-        let seg_start = if k == 0 {
-            self.from
-        } else {
-            (self.from.div_euclid(HOUR) + k as i64) * HOUR
-        };
-        let seg_end = ((self.from.div_euclid(HOUR) + k as i64 + 1) * HOUR).min(self.to);
-        let frac = (x - self.cum[k]) / (self.cum[k + 1] - self.cum[k]).max(1e-9);
-        let t = seg_start + (frac * (seg_end - seg_start) as f64) as i64;
-        let t = t.max(self.last + 1);
-        self.last = t;
-        Some(t)
-    }
-}
-
 struct Sim<L: Write, T: Write> {
     planner: Planner,
     render: Renderer<L>,
     truth: TruthSink<T>,
-    heap: BinaryHeap<Key>,
+    heap: BinaryHeap<Key<Item>>,
     seq: u64,
     slab: Vec<Option<Msg>>,
     free: Vec<u32>,
@@ -2296,7 +1561,7 @@ impl<L: Write, T: Write> Sim<L, T> {
             }
             K::Reject => {
                 if let Some(rj) = &m.reject {
-                    self.truth.rejected(now, &rj.rcpt, rj.why.failure())?;
+                    self.truth.rejected(now, "", &rj.rcpt, rj.why.failure())?;
                 }
             }
             K::Spawn(_) => {
@@ -2525,29 +1790,8 @@ pub fn generate<L: Write, T: Write>(
     let span = cfg.end - cfg.start;
     let upgrade_at = (cfg.ids == IdStyle::Mixed).then(|| cfg.start + span / 3);
     let mut plan_rng = root.fork();
-    let yymm = crate::clock::rfc3339(cfg.start);
-    let yymm = format!("{}{}", &yymm[2..4], &yymm[5..7]);
-    let cw = remote_weights(true);
-    let mut tickets = Vec::new();
-    let mut used = Vec::new();
-    for _ in 0..40 {
-        let mut number = plan_rng.range(1, 1000) as u32;
-        while used.contains(&number) {
-            number = number % 999 + 1;
-        }
-        used.push(number);
-        let d = plan_rng.weighted(&cw) as u8;
-        tickets.push(Ticket {
-            number,
-            subject: TICKET_SUBJECTS[plan_rng.below(TICKET_SUBJECTS.len() as u64) as usize],
-            customer: format!(
-                "{}@{}",
-                plan_rng.pick(REMOTE_LOCAL),
-                DOMAINS[usize::from(d)].name
-            ),
-            domain: d,
-        });
-    }
+    let yymm = world::yymm(cfg.start);
+    let tickets = world::make_tickets(&mut plan_rng);
     let pids = Pids(1_400_000 + plan_rng.below(100_000) as u32);
     let planner = Planner {
         rng: plan_rng,
@@ -2586,14 +1830,10 @@ pub fn generate<L: Write, T: Write>(
     let mut sim = Sim {
         planner,
         render: Renderer {
-            out: Out {
-                w: BufWriter::with_capacity(1 << 16, log),
-                buf: Vec::with_capacity(1024),
-                ts: TsCache::default(),
+            out: EximOut {
+                out: Out::new(log),
                 millisec: cfg.millisec,
                 pid: cfg.pid,
-                lines: 0,
-                bytes: 0,
             },
             rng: root.fork(),
         },

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use mailtrail_loggen::clock::{HOUR, parse_utc};
-use mailtrail_loggen::{EximConfig, IdStyle, generate_exim};
+use mailtrail_loggen::postfix::MAX_HOSTS;
+use mailtrail_loggen::{
+    EximConfig, IdStyle, PostfixConfig, Summary, generate_exim, generate_postfix,
+};
 
 /// Deterministic synthetic mail-log generator that also writes its ground truth.
 #[derive(Parser, Debug)]
@@ -21,17 +24,17 @@ struct Cli {
 enum Cmd {
     /// Exim main log (UTC timestamps, Exim 4.98 shapes).
     Exim(EximArgs),
-    /// Postfix log (not implemented yet).
-    Postfix,
+    /// Postfix log (classic syslog lines, UTC, no year; Postfix 3.7 shapes).
+    Postfix(PostfixArgs),
 }
 
+/// What both generators take: seed, volume, window, incident, outputs.
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("ids").args(["new_ids", "old_ids", "mixed_ids"])))]
-struct EximArgs {
+struct Common {
     /// PRNG seed; same arguments and seed give byte-identical output.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Messages arriving over the window (Exim notifications come on top).
+    /// Messages arriving over the window (notifications come on top).
     #[arg(long, default_value_t = 300)]
     messages: u64,
     /// First instant of the log, UTC (`YYYY-MM-DDTHH:MM:SS`).
@@ -52,6 +55,25 @@ struct EximArgs {
     /// Truth CSV; `<name>.summary.json` is written next to it.
     #[arg(long)]
     out_truth: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct PostfixArgs {
+    #[command(flatten)]
+    common: Common,
+    /// `enable_long_queue_ids = yes`: ids encode their creation time.
+    #[arg(long)]
+    long_ids: bool,
+    /// Servers writing to the one log (`smtp1`, `smtp2`, …).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_HOSTS)))]
+    hosts: u8,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("ids").args(["new_ids", "old_ids", "mixed_ids"])))]
+struct EximArgs {
+    #[command(flatten)]
+    common: Common,
     /// Exim ≥ 4.97 ids (6-11-4) only [default].
     #[arg(long)]
     new_ids: bool,
@@ -80,7 +102,16 @@ fn summary_path(truth: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn run_exim(a: &EximArgs) -> Result<(), String> {
+/// The window, incident and recorded command shared by both generators.
+struct Window {
+    start: i64,
+    end: i64,
+    onset: Option<i64>,
+    recovery: Option<i64>,
+    command: String,
+}
+
+fn window(a: &Common) -> Result<Window, String> {
     let start = parse_utc(&a.start)?;
     if !(a.hours > 0.0 && a.hours < 24.0 * 3650.0) {
         return Err("--hours must be positive".into());
@@ -93,29 +124,21 @@ fn run_exim(a: &EximArgs) -> Result<(), String> {
     {
         return Err("--recovery must be after --onset".into());
     }
-    let ids = if a.old_ids {
-        IdStyle::Old
-    } else if a.mixed_ids {
-        IdStyle::Mixed
-    } else {
-        IdStyle::New
-    };
-    let command: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|_| true)
-        .collect::<Vec<_>>();
-    let cfg = EximConfig {
-        seed: a.seed,
-        messages: a.messages,
+    let command: Vec<String> = std::env::args().skip(1).collect();
+    Ok(Window {
         start,
         end,
         onset,
         recovery,
-        ids,
-        millisec: a.millisec,
-        pid: a.pid,
         command: format!("mailtrail-loggen {}", redact_paths(&command).join(" ")),
-    };
+    })
+}
+
+/// Opens the outputs, runs `generate`, and writes the summary next to the truth.
+fn write_outputs(
+    a: &Common,
+    generate: impl FnOnce(Box<dyn Write>, Option<BufWriter<File>>) -> io::Result<Summary>,
+) -> Result<(), String> {
     let log: Box<dyn Write> = if a.out_log.as_os_str() == "-" {
         Box::new(io::stdout().lock())
     } else {
@@ -127,12 +150,52 @@ fn run_exim(a: &EximArgs) -> Result<(), String> {
         )),
         None => None,
     };
-    let summary = generate_exim(&cfg, log, truth).map_err(|e| e.to_string())?;
+    let summary = generate(log, truth).map_err(|e| e.to_string())?;
     if let Some(p) = &a.out_truth {
         let sp = summary_path(p);
         std::fs::write(&sp, summary.to_json()).map_err(|e| format!("{}: {e}", sp.display()))?;
     }
     Ok(())
+}
+
+fn run_exim(a: &EximArgs) -> Result<(), String> {
+    let w = window(&a.common)?;
+    let ids = if a.old_ids {
+        IdStyle::Old
+    } else if a.mixed_ids {
+        IdStyle::Mixed
+    } else {
+        IdStyle::New
+    };
+    let cfg = EximConfig {
+        seed: a.common.seed,
+        messages: a.common.messages,
+        start: w.start,
+        end: w.end,
+        onset: w.onset,
+        recovery: w.recovery,
+        ids,
+        millisec: a.millisec,
+        pid: a.pid,
+        command: w.command,
+    };
+    write_outputs(&a.common, |log, truth| generate_exim(&cfg, log, truth))
+}
+
+fn run_postfix(a: &PostfixArgs) -> Result<(), String> {
+    let w = window(&a.common)?;
+    let cfg = PostfixConfig {
+        seed: a.common.seed,
+        messages: a.common.messages,
+        start: w.start,
+        end: w.end,
+        onset: w.onset,
+        recovery: w.recovery,
+        long_ids: a.long_ids,
+        hosts: a.hosts,
+        command: w.command,
+    };
+    write_outputs(&a.common, |log, truth| generate_postfix(&cfg, log, truth))
 }
 
 /// Output paths would make the recorded command depend on where it ran.
@@ -160,7 +223,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match &cli.cmd {
         Cmd::Exim(a) => run_exim(a),
-        Cmd::Postfix => Err("postfix generation is not implemented yet".into()),
+        Cmd::Postfix(a) => run_postfix(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
