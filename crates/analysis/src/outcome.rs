@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use mailtrail_parse::{AttemptStatus, Mta, SmtpReply};
 
 use crate::partial::PartialLog;
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::record::{Failure, MessageKey, MessageRecord, RecipientRecord, split_key};
+use crate::record::{Failure, MessageRecord, RecipientRecord, split_key};
 
 /// The final outcome for one recipient of one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -191,29 +192,39 @@ pub fn outcomes(log: &PartialLog) -> Vec<RecipientOutcome> {
 /// Like [`outcomes`], but only the rows for which `keep(outcome,
 /// is_notification)` holds are built — cheaper when most rows would be
 /// thrown away (delivered mail in an `undelivered` report).
+///
+/// The work runs on the current rayon pool; the order of the rows does not
+/// depend on the number of threads.
 pub fn outcomes_where(
     log: &PartialLog,
-    keep: impl Fn(Outcome, bool) -> bool,
+    keep: impl Fn(Outcome, bool) -> bool + Sync,
 ) -> Vec<RecipientOutcome> {
-    let mut rows = Vec::new();
-    let mut keys: Vec<&MessageKey> = log.messages.keys().collect();
+    let mut entries: Vec<Entry<'_>> = log
+        .messages
+        .iter()
+        .map(|(key, records)| (key.as_ref(), records.as_slice()))
+        .collect();
     // Keys are unique, so an unstable sort is deterministic; it fixes the
     // order of messages that tie in the final sort (two Postfix instances
     // of one host reusing a short queue id in the same second).
-    keys.sort_unstable();
-    let links = HopLinks::new(log, &keys);
-    for key in &keys {
-        let (host, queue_id) = split_key(key);
-        for (segment, record) in log.messages[*key].iter().enumerate() {
-            let context = RowContext {
-                is_notification: record.is_notification()
-                    || links.notifications.contains(key.as_ref()),
-                upstream: links.upstream.get(&(key.as_ref(), segment)).copied(),
-                handed_over: links.handed_over.get(&(key.as_ref(), segment)),
-            };
-            message_rows(host, queue_id, record, &context, &keep, &mut rows);
-        }
-    }
+    entries.par_sort_unstable_by_key(|&(key, _)| key);
+    let links = HopLinks::new(&entries);
+    let mut rows: Vec<RecipientOutcome> = entries
+        .par_iter()
+        .flat_map_iter(|&(key, records)| {
+            let (host, queue_id) = split_key(key);
+            let mut rows = Vec::new();
+            for (segment, record) in records.iter().enumerate() {
+                let context = RowContext {
+                    is_notification: record.is_notification() || links.notifications.contains(key),
+                    upstream: links.upstream.get(&(key, segment)).copied(),
+                    handed_over: links.handed_over.get(&(key, segment)),
+                };
+                message_rows(host, queue_id, record, &context, &keep, &mut rows);
+            }
+            rows
+        })
+        .collect();
     let rejections = if keep(Outcome::Rejected, false) {
         &log.rejections[..]
     } else {
@@ -254,7 +265,7 @@ pub fn outcomes_where(
             is_notification: false,
         });
     }
-    rows.sort_by(|a, b| {
+    rows.par_sort_by(|a, b| {
         let time = |r: &RecipientOutcome| r.received_at.or(r.first_failure_at);
         (time(a), &a.host, &a.queue_id).cmp(&(time(b), &b.host, &b.queue_id))
     });
@@ -283,12 +294,15 @@ struct HopLinks<'a> {
     handed_over: HashMap<(&'a [u8], usize), Vec<usize>>,
 }
 
+/// A queue entry key and its records.
+type Entry<'a> = (&'a [u8], &'a [MessageRecord]);
+
 impl<'a> HopLinks<'a> {
-    fn new(log: &'a PartialLog, keys: &[&'a MessageKey]) -> HopLinks<'a> {
+    fn new(entries: &[Entry<'a>]) -> HopLinks<'a> {
         // Only queue ids that some record points to (a next hop, a
         // notification) are looked up: index just those, not every message.
         let mut wanted: HashSet<&'a [u8]> = HashSet::default();
-        for records in log.messages.values() {
+        for &(_, records) in entries {
             for record in records {
                 wanted.extend(record.notifications.iter().map(|(_, id)| id.as_bytes()));
                 let next_hops = record
@@ -298,12 +312,15 @@ impl<'a> HopLinks<'a> {
                 wanted.extend(next_hops.map(|id| id.as_bytes()));
             }
         }
-        let mut by_queue_id: HashMap<&'a [u8], Vec<&'a [u8]>> = HashMap::default();
+        let mut by_queue_id: HashMap<&'a [u8], Vec<Entry<'a>>> = HashMap::default();
         if !wanted.is_empty() {
-            for &key in keys {
+            for &(key, records) in entries {
                 let queue_id = split_key(key).1.as_bytes();
                 if wanted.contains(queue_id) {
-                    by_queue_id.entry(queue_id).or_default().push(key.as_ref());
+                    by_queue_id
+                        .entry(queue_id)
+                        .or_default()
+                        .push((key, records));
                 }
             }
         }
@@ -312,12 +329,16 @@ impl<'a> HopLinks<'a> {
             upstream: HashMap::default(),
             handed_over: HashMap::default(),
         };
-        for &key in keys {
-            let key: &'a [u8] = key;
+        if by_queue_id.is_empty() {
+            // Nothing points to an entry of this input: the usual case for
+            // one host whose next hops are elsewhere.
+            return links;
+        }
+        for &(key, records) in entries {
             let prefix = &key[..key.len() - split_key(key).1.len()];
-            for (segment, record) in log.messages[key].iter().enumerate() {
+            for (segment, record) in records.iter().enumerate() {
                 for (_, notification) in &record.notifications {
-                    if let Some(found) = find_hop(&by_queue_id, prefix, notification) {
+                    if let Some((found, _)) = find_hop(&by_queue_id, prefix, notification) {
                         links.notifications.insert(found);
                     }
                 }
@@ -328,7 +349,7 @@ impl<'a> HopLinks<'a> {
                     let Some(next) = &terminal.next_queue_id else {
                         continue;
                     };
-                    let Some(found) = find_hop(&by_queue_id, prefix, next) else {
+                    let Some((found, found_records)) = find_hop(&by_queue_id, prefix, next) else {
                         continue;
                     };
                     if found == key {
@@ -336,7 +357,7 @@ impl<'a> HopLinks<'a> {
                     }
                     // The downstream entry is the one received after this
                     // delivery (a short Postfix id may have been reused).
-                    let Some(down_segment) = log.messages[found]
+                    let Some(down_segment) = found_records
                         .iter()
                         .position(|d| d.last_seen >= terminal.at - chrono::Duration::minutes(5))
                     else {
@@ -361,15 +382,15 @@ impl<'a> HopLinks<'a> {
 /// The key of queue id `queue_id`: on the same host and instance as
 /// `prefix` when there is one, else the only one in the input.
 fn find_hop<'a>(
-    by_queue_id: &HashMap<&[u8], Vec<&'a [u8]>>,
+    by_queue_id: &HashMap<&[u8], Vec<Entry<'a>>>,
     prefix: &[u8],
     queue_id: &[u8],
-) -> Option<&'a [u8]> {
+) -> Option<Entry<'a>> {
     let candidates = by_queue_id.get(queue_id)?;
     candidates
         .iter()
         .copied()
-        .find(|k| k.starts_with(prefix))
+        .find(|(k, _)| k.starts_with(prefix))
         .or(match candidates.as_slice() {
             [only] => Some(*only),
             _ => None,

@@ -20,6 +20,9 @@ use clap::{Parser, Subcommand};
 use crate::commands::{explain, incident, lines, summary, timeline, undelivered};
 use crate::commands::{resend, tickets, trace};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "mailtrail",

@@ -323,7 +323,7 @@ pub fn select_with_tickets(loaded: &Loaded, settings: &Settings) -> Selection {
     let keep = |outcome: Outcome, is_notification: bool| {
         selected(outcome, is_notification) || (with_tickets && !is_notification)
     };
-    let all = outcomes_where(&loaded.log, keep);
+    let all = loaded.pool.install(|| outcomes_where(&loaded.log, keep));
     let assignment = settings.tickets.assign(&all);
     let mut deliveries = Vec::new();
     let rows: Vec<_> = all
