@@ -71,70 +71,139 @@ impl ScanOptions {
 /// quick sequential pass, parses the chunks in parallel and merges them in
 /// order. The result is identical to a sequential scan.
 pub fn scan_bytes(data: &[u8], options: &ScanOptions) -> PartialLog {
-    let starts = chunk_starts(data, options);
+    scan_block(data, 0, None, options).0
+}
+
+/// [`scan_bytes`] of a block of a longer input that starts at byte `base`
+/// in clock state `state` (`None`: the start of the input). Returns the
+/// clock state at the block's end, for the next block.
+fn scan_block(
+    data: &[u8],
+    base: u64,
+    state: Option<ClockState>,
+    options: &ScanOptions,
+) -> (PartialLog, ClockState) {
+    let starts = chunk_starts(data, options, state);
     let bounds: Vec<(usize, usize, ClockState)> = starts
         .iter()
         .enumerate()
         .map(|(i, &(start, state))| (start, starts.get(i + 1).map_or(data.len(), |s| s.0), state))
         .collect();
-    let partials: Vec<PartialLog> = bounds
+    let partials: Vec<(PartialLog, ClockState)> = bounds
         .par_iter()
         .map(|&(start, end, state)| {
             let mut parser = options.parser(Some(state));
             let mut partial = PartialLog::with_retention(options.retention);
-            scan_lines(&mut parser, &data[start..end], start as u64, &mut partial);
+            scan_lines(
+                &mut parser,
+                &data[start..end],
+                base + start as u64,
+                &mut partial,
+            );
             partial.clock = parser.clock_stats();
             if let Some(Progress(report)) = &options.progress {
                 report((end - start) as u64);
             }
-            partial
+            (partial, parser.clock_state())
         })
         .collect();
-    partials
+    let end_state = partials.last().map_or(starts[0].1, |(_, state)| *state);
+    let log = partials
         .into_iter()
+        .map(|(partial, _)| partial)
         .reduce(PartialLog::merge)
-        .unwrap_or_default()
+        .unwrap_or_else(|| PartialLog::with_retention(options.retention));
+    (log, end_state)
 }
 
-/// Scans a stream sequentially, block by block; memory stays bounded by the
-/// block size and the records, not the input size.
+/// Scans a stream (decompressed input, stdin) in blocks: while one block
+/// is parsed in parallel, as [`scan_bytes`] does, the current thread reads
+/// the next. Memory stays bounded by two blocks and the records, not by the
+/// input size, and the result is identical to a sequential scan: each block
+/// starts in the clock state the previous one ended in, and a block never
+/// starts on a continuation line.
 pub fn scan_reader<R: Read>(mut reader: R, options: &ScanOptions) -> io::Result<PartialLog> {
-    let mut parser = options.parser(None);
-    let mut partial = PartialLog::with_retention(options.retention);
-    let block = options.chunk_size.max(64 << 10);
-    let mut buffer: Vec<u8> = Vec::with_capacity(block);
-    let mut offset = 0u64;
+    // Progress is the caller's to report for streams (compressed bytes
+    // read), not per parsed chunk.
+    let options = &ScanOptions {
+        progress: None,
+        ..options.clone()
+    };
+    // Two chunks a thread: enough to keep every thread busy on one block.
+    let block_size = options.chunk_size.max(1) * 2 * rayon::current_num_threads().max(1);
+    let mut log = PartialLog::with_retention(options.retention);
+    let mut state = None;
+    let mut base = 0u64;
+    let mut carry = Vec::new();
+    let mut next = read_block(&mut reader, &mut carry, block_size);
     loop {
-        let filled = buffer.len();
-        buffer.resize(filled + block, 0);
-        let read = match reader.read(&mut buffer[filled..]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                buffer.truncate(filled);
-                continue;
-            }
-            Err(e) => {
-                buffer.truncate(filled);
+        let block = match std::mem::replace(&mut next, Ok(Vec::new())) {
+            Ok(block) if block.is_empty() => break,
+            Ok(block) => block,
+            Err(error) => {
                 // What was read so far still counts; the caller reports the
                 // error for this input.
-                scan_lines(&mut parser, &buffer, offset, &mut partial);
-                partial.clock = parser.clock_stats();
-                return Err(with_partial(e, partial));
+                let (partial, _) = scan_block(&carry, base, state, options);
+                return Err(with_partial(error, log.merge(partial)));
             }
         };
-        buffer.truncate(filled + read);
-        if read == 0 {
-            scan_lines(&mut parser, &buffer, offset, &mut partial);
-            break;
+        let mut scanned = None;
+        rayon::in_place_scope(|scope| {
+            scope.spawn(|_| scanned = Some(scan_block(&block, base, state, options)));
+            next = read_block(&mut reader, &mut carry, block_size);
+        });
+        let (partial, end_state) = scanned.expect("the scope waits for the scan");
+        log = log.merge(partial);
+        state = Some(end_state);
+        base += block.len() as u64;
+    }
+    Ok(log)
+}
+
+/// Reads the next block of at least `block_size` bytes (less at the end),
+/// ending after a newline that is followed by the start of a new entry
+/// (not a continuation line); the rest stays in `carry` for the next
+/// block. Empty at the end of the input. On an error, what was read is
+/// left in `carry`.
+fn read_block<R: Read>(
+    reader: &mut R,
+    carry: &mut Vec<u8>,
+    block_size: usize,
+) -> io::Result<Vec<u8>> {
+    let mut buffer = std::mem::take(carry);
+    let mut wanted = block_size;
+    loop {
+        let missing = wanted.saturating_sub(buffer.len()) as u64;
+        // `read_to_end` keeps what it read before an error, and grows the
+        // buffer without zeroing it first.
+        match reader.by_ref().take(missing).read_to_end(&mut buffer) {
+            Ok(n) if (n as u64) < missing => return Ok(buffer),
+            Ok(_) => {}
+            Err(e) => {
+                *carry = buffer;
+                return Err(e);
+            }
         }
-        if let Some(last_newline) = memchr::memrchr(b'\n', &buffer) {
-            scan_lines(&mut parser, &buffer[..=last_newline], offset, &mut partial);
-            offset += last_newline as u64 + 1;
-            buffer.drain(..=last_newline);
+        if let Some(cut) = entry_boundary(&buffer) {
+            *carry = buffer.split_off(cut);
+            return Ok(buffer);
+        }
+        // One entry longer than a block: read on until it ends.
+        wanted = buffer.len() + block_size;
+    }
+}
+
+/// The last offset in `data` where a line that is not a continuation line
+/// starts (a newline before it, and its first byte in `data`).
+fn entry_boundary(data: &[u8]) -> Option<usize> {
+    let mut end = data.len();
+    loop {
+        let newline = memchr::memrchr(b'\n', &data[..end])?;
+        match data.get(newline + 1) {
+            Some(b' ' | b'\t') | None => end = newline,
+            Some(_) => return Some(newline + 1),
         }
     }
-    partial.clock = parser.clock_stats();
-    Ok(partial)
 }
 
 /// How many years the assumed year of yearless timestamps is off, judged
@@ -213,8 +282,12 @@ fn scan_lines(parser: &mut LineParser, data: &[u8], base: u64, partial: &mut Par
 /// a line is in depends on the lines before it): such starts move forward.
 /// The clock state at each start is found by parsing only the first line of
 /// every chunk, in order, which carries the year across chunks.
-fn chunk_starts(data: &[u8], options: &ScanOptions) -> Vec<(usize, ClockState)> {
-    let mut probe = options.parser(None);
+fn chunk_starts(
+    data: &[u8],
+    options: &ScanOptions,
+    state: Option<ClockState>,
+) -> Vec<(usize, ClockState)> {
+    let mut probe = options.parser(state);
     let mut starts = vec![(0, probe.clock_state())];
     let chunk_size = options.chunk_size.max(1);
     let mut next = chunk_size;
@@ -282,6 +355,59 @@ garbage \xff line
             );
             assert_eq!(chunked.clock, sequential.clock, "chunk size {chunk_size}");
         }
+    }
+
+    /// A reader that gives at most three bytes a call, as a pipe may.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(3);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn streamed_blocks_equal_sequential_scan_for_every_chunk_size() {
+        let sequential = scan_reader(LOG, &options(1 << 20)).unwrap();
+        for chunk_size in 1..LOG.len() + 2 {
+            let streamed = scan_reader(Trickle(LOG), &options(chunk_size)).unwrap();
+            assert_eq!(
+                streamed.counts, sequential.counts,
+                "chunk size {chunk_size}"
+            );
+            assert_eq!(
+                streamed.messages, sequential.messages,
+                "chunk size {chunk_size}"
+            );
+            assert_eq!(streamed.clock, sequential.clock, "chunk size {chunk_size}");
+            assert_eq!(
+                streamed.unrecognised_samples, sequential.unrecognised_samples,
+                "chunk size {chunk_size}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_read_error_keeps_what_was_read() {
+        struct Failing<'a>(&'a [u8]);
+        impl Read for Failing<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(io::Error::other("disk gone"));
+                }
+                let n = buf.len().min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut error = scan_reader(Failing(LOG), &options(64)).unwrap_err();
+        assert_eq!(error.to_string(), "disk gone");
+        let partial = take_partial(&mut error).expect("the lines read before the error");
+        assert_eq!(partial.counts, scan_bytes(LOG, &options(64)).counts);
     }
 
     #[test]
