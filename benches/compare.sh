@@ -11,8 +11,11 @@
 #   BENCH_DIR       work directory for the generated logs and scratch files
 #                   [default: ${TMPDIR:-/tmp}/mailtrail-bench]. Logs already
 #                   there are reused; delete them after changing the generator.
-#   BENCH_MESSAGES  messages per generated log [default: 850000, about 1 GB
-#                   of Exim log]; 50000 (about 60 MB) tries the script quickly.
+#   BENCH_MESSAGES  messages in the generated Exim log [default: 850000,
+#                   about 1 GB]; 50000 (about 60 MB) tries the script quickly.
+#   BENCH_POSTFIX_MESSAGES  messages in the generated Postfix log [default:
+#                   half of BENCH_MESSAGES: Postfix writes about twice the
+#                   bytes per message, so about 1 GB too].
 #   BENCH_RUNS      timed runs per command [default: 3].
 #   CARGO_TARGET_DIR is honoured when locating the release binaries.
 #
@@ -30,11 +33,12 @@ export LC_ALL=C
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=${BENCH_DIR:-${TMPDIR:-/tmp}/mailtrail-bench}
 messages=${BENCH_MESSAGES:-850000}
+postfix_messages=${BENCH_POSTFIX_MESSAGES:-$(((messages + 1) / 2))}
 runs=${BENCH_RUNS:-3}
 
-for value in "$messages" "$runs"; do
+for value in "$messages" "$postfix_messages" "$runs"; do
   if ! [[ $value =~ ^[1-9][0-9]*$ ]]; then
-    echo "compare.sh: BENCH_MESSAGES and BENCH_RUNS must be positive integers" >&2
+    echo "compare.sh: BENCH_MESSAGES, BENCH_POSTFIX_MESSAGES and BENCH_RUNS must be positive integers" >&2
     exit 2
   fi
 done
@@ -45,8 +49,13 @@ fi
 
 # The generator options, shared by both formats: 30 days from 1 October 2024
 # with a blocklisting incident on 19-20 October.
-gen_opts=(--seed 7 --messages "$messages" --start 2024-10-01T00:00:00 --hours 720
+gen_opts=(--seed 7 --start 2024-10-01T00:00:00 --hours 720
   --onset 2024-10-19T18:03:00 --recovery 2024-10-20T12:44:00)
+
+# messages_of FORMAT: how many messages its log has.
+messages_of() {
+  if [[ $1 == postfix ]]; then echo "$postfix_messages"; else echo "$messages"; fi
+}
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -104,13 +113,15 @@ mkdir -p "$work"
 # into place, so an interrupted run never leaves a truncated log to reuse.
 generate() {
   local format=$1
-  local base=$work/$format-$messages
+  local count
+  count=$(messages_of "$format")
+  local base=$work/$format-$count
   if [[ -s $base.log && -s $base.truth.csv ]]; then
     log "== reusing $base.log"
     return
   fi
-  log "== generating $base.log ($messages messages)"
-  "$loggen" "$format" "${gen_opts[@]}" --out-log "$base.log.tmp" --out-truth "$base.tmp.truth.csv"
+  log "== generating $base.log ($count messages)"
+  "$loggen" "$format" "${gen_opts[@]}" --messages "$count" --out-log "$base.log.tmp" --out-truth "$base.tmp.truth.csv"
   if [[ -f $base.tmp.truth.summary.json ]]; then
     mv "$base.tmp.truth.summary.json" "$base.truth.summary.json"
   fi
@@ -205,7 +216,8 @@ checks=()
 check() {
   local format=$1 file=$2 truth=$3 result
   shift 3
-  local report=$work/$format-$messages.mailtrail.csv
+  local report
+  report=$work/$format-$(messages_of "$format").mailtrail.csv
   if ! "$mailtrail" undelivered --log-tz UTC "$@" --outcome all --include-notifications \
     --format csv -q "$file" >"$report" 2>"$work/stderr"; then
     tail -n 5 "$work/stderr" >&2
@@ -245,8 +257,8 @@ EOF
 
 declare -A sizes lines
 for format in "${formats[@]}"; do
-  file=$work/$format-$messages.log
-  truth=$work/$format-$messages.truth.csv
+  file=$work/$format-$(messages_of "$format").log
+  truth=$work/$format-$(messages_of "$format").truth.csv
   name=${file##*/}
   sizes[$format]=$(wc -c <"$file")
   lines[$format]=$(wc -l <"$file")
@@ -260,6 +272,16 @@ for format in "${formats[@]}"; do
   measure "$format" "mailtrail undelivered --log-tz UTC ${year[*]:+${year[*]} }--format csv -q $name" \
     "$(nproc)" 0 "$mailtrail" undelivered --log-tz UTC "${year[@]}" --format csv -q "$file"
   reference[$format]=${row_seconds[-1]}
+  # The same log gzipped (fastest level, made once): throughput is counted
+  # in bytes of log, as for the plain file.
+  if [[ ! -s $file.gz ]]; then
+    log "== compressing $name"
+    gzip -1 -c "$file" >"$file.gz.tmp"
+    mv "$file.gz.tmp" "$file.gz"
+  fi
+  measure "$format" "mailtrail undelivered --log-tz UTC ${year[*]:+${year[*]} }--format csv -q $name.gz" \
+    "$(nproc)" 0 "$mailtrail" undelivered --log-tz UTC "${year[@]}" --format csv -q "$file.gz"
+  measure "$format" "gzip -d -c $name.gz" 1 0 gzip -d -c "$file.gz"
   if [[ $format == exim ]]; then
     pattern=' ** '
   else
@@ -295,14 +317,15 @@ rss_text() {
 {
   echo
   echo "Measured on $(date +%Y-%m-%d) with \`benches/compare.sh\` (BENCH_MESSAGES=$messages," \
+    "BENCH_POSTFIX_MESSAGES=$postfix_messages," \
     "BENCH_RUNS=$runs; median of $runs runs). Machine: $(nproc) CPUs (\`nproc\`)," \
     "${cpu:-unknown CPU}, ${memory:-unknown} RAM; page cache warm; release build" \
     "($("$mailtrail" --version))."
   echo
-  echo "Data: \`mailtrail-loggen FORMAT ${gen_opts[*]}\`:"
+  echo "Data: \`mailtrail-loggen FORMAT ${gen_opts[*]} --messages N\`:"
   echo
   for format in "${formats[@]}"; do
-    echo "- \`$format-$messages.log\`: $(mb "${sizes[$format]}"), ${lines[$format]} lines"
+    echo "- \`$format-$(messages_of "$format").log\`: $(mb "${sizes[$format]}"), ${lines[$format]} lines"
   done
   [[ " ${formats[*]} " == *" postfix "* ]] || echo "- Postfix: not measured (no Postfix generator in this build)"
   echo

@@ -6,7 +6,10 @@
 //! [`scan_bytes`] cuts a file into chunks, parses them on the current rayon
 //! pool and merges the per-message [`PartialLog`]s in order (merging is
 //! associative, so the result equals a sequential scan); [`scan_reader`]
-//! streams compressed input or stdin. [`outcomes`] turns the merged log
+//! streams compressed input or stdin in blocks parsed the same way. A
+//! [`Retention`] other than everything drops finished messages a report
+//! has no row for while scanning, so memory follows the failures and the
+//! messages in flight. [`outcomes`] turns the merged log
 //! into one [`RecipientOutcome`] per (message, recipient), and a [`Window`]
 //! selects rows by failure or reception time.
 //!
