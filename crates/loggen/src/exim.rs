@@ -11,7 +11,6 @@
 //! first failure), `delay_warning = 6h`, Exim 4.98 (4.96 for old ids) with the
 //! 4.86–4.98 `**` separator (`CV=yes: SMTP error …`).
 
-use std::collections::BinaryHeap;
 use std::io::{self, Write};
 use std::ops::{Deref, DerefMut};
 
@@ -19,7 +18,7 @@ use crate::clock::{HOUR, MIN, SEC};
 use crate::line::Out;
 use crate::msgid::{IdFormat, MsgId};
 use crate::rng::Rng;
-use crate::sched::{Key, Stream};
+use crate::sched::{self, Driver, Feeds, Queue, Queued};
 use crate::truth::{Category, Failure, MessageRows, Summary, TruthSink};
 use crate::world::{
     self, Confirm, DKind, DOMAINS, Domain, Fate, LocalKind, OUR_DOMAIN, Pids, QUOTA_USER,
@@ -617,10 +616,6 @@ impl Planner {
         m
     }
 
-    fn outage(&self, d: &Domain, t: i64) -> Option<Why> {
-        world::outage(d, self.start, t)
-    }
-
     /// Builds the complete event plan of `m`; `t0` is its first instant.
     fn plan(&mut self, m: &mut Msg, t0: i64) {
         let mut ev: Vec<Ev> = Vec::with_capacity(8);
@@ -858,29 +853,15 @@ impl Planner {
             }
             Some(d) => {
                 let dd = &DOMAINS[usize::from(d)];
-                let group_fail: Option<(Why, bool)> = if dd.kind == DKind::Nxdomain {
-                    Some((Why::Unrouteable, true))
-                } else if let Some(w) = self.outage(dd, at) {
-                    Some((w, false))
-                } else if self.incident(at) {
-                    match dd.kind {
-                        DKind::Outlook550 => Some((Why::Spamhaus, true)),
-                        DKind::OutlookTemp => Some((
-                            if self.rng.chance(0.6) {
-                                Why::ServerBusy
-                            } else {
-                                Why::IpReputation
-                            },
-                            false,
-                        )),
-                        DKind::RblTemp => Some((Why::RblTemp, false)),
-                        _ => None,
-                    }
-                } else if dd.kind == DKind::Greylist && g.attempts == 0 {
-                    Some((Why::Greylist, false))
-                } else {
-                    None
-                };
+                let incident = self.incident(at);
+                let group_fail = world::domain_failure(
+                    dd,
+                    self.start,
+                    at,
+                    incident,
+                    g.attempts == 0,
+                    &mut self.rng,
+                );
                 if let Some((w, _)) = group_fail {
                     g.style = if w == Why::DnsTemp {
                         RetryStyle::Routing
@@ -1455,12 +1436,9 @@ impl<W: Write> Renderer<W> {
 // ---------------------------------------------------------------------------
 // The event loop.
 
+/// Exim's own scheduled items, besides those of [`sched::Event`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Item {
-    Arrival,
-    Reject,
-    Noise,
-    Msg(u32),
     QueueStart,
     QueueEnd(u32),
     Daemon(&'static str),
@@ -1470,46 +1448,39 @@ struct Sim<L: Write, T: Write> {
     planner: Planner,
     render: Renderer<L>,
     truth: TruthSink<T>,
-    heap: BinaryHeap<Key<Item>>,
-    seq: u64,
-    slab: Vec<Option<Msg>>,
-    free: Vec<u32>,
-    arrivals: Stream,
-    rejects: Stream,
-    noise: Stream,
+    queue: Queue<Item, Msg>,
     noise_rng: Rng,
     end: i64,
 }
 
-impl<L: Write, T: Write> Sim<L, T> {
-    fn push(&mut self, t: i64, item: Item) {
-        self.seq += 1;
-        self.heap.push(Key {
-            t,
-            seq: self.seq,
-            item,
-        });
+impl Queued for Msg {
+    fn first_event(&self) -> Option<i64> {
+        self.events.first().map(|e| e.t)
+    }
+}
+
+impl<L: Write, T: Write> Driver for Sim<L, T> {
+    type Own = Item;
+    type Msg = Msg;
+
+    fn queue(&mut self) -> &mut Queue<Item, Msg> {
+        &mut self.queue
     }
 
-    fn insert(&mut self, m: Msg) {
-        let Some(t) = m.events.first().map(|e| e.t) else {
-            return;
-        };
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slab[s as usize] = Some(m);
-                s
-            }
-            None => {
-                self.slab.push(Some(m));
-                (self.slab.len() - 1) as u32
-            }
-        };
-        self.push(t, Item::Msg(slot));
+    fn arrival(&mut self, t: i64) -> Msg {
+        self.planner.new_message(t)
+    }
+
+    fn refusal(&mut self, t: i64) -> Msg {
+        self.planner.reject(t)
+    }
+
+    fn noise(&mut self, t: i64) -> io::Result<()> {
+        self.noise_line(t)
     }
 
     fn step(&mut self, slot: u32, now: i64) -> io::Result<()> {
-        let Some(m) = self.slab[slot as usize].as_mut() else {
+        let Some(m) = self.queue.get_mut(slot) else {
             return Ok(());
         };
         let i = m.cursor;
@@ -1571,23 +1542,55 @@ impl<L: Write, T: Write> Sim<L, T> {
             }
             _ => {}
         }
-        let more = m.cursor < m.events.len();
-        if more && !finished {
-            let t = m.events[m.cursor].t;
-            self.push(t, Item::Msg(slot));
-        } else if finished || m.id.is_none() {
-            if let Some(m) = self.slab[slot as usize].take() {
-                self.finish(&m)?;
-            }
-            self.free.push(slot);
+        let next = m.events.get(m.cursor).filter(|_| !finished).map(|e| e.t);
+        let release = finished || m.id.is_none();
+        if let Some(m) = self.queue.settle(slot, next, release) {
+            self.finish(&m)?;
         }
         if let Some(s) = spawn {
             let child = self.planner.child(s, now);
-            self.insert(child);
+            self.queue.insert(child);
         }
         Ok(())
     }
 
+    fn own(&mut self, item: Item, t: i64) -> io::Result<()> {
+        match item {
+            Item::QueueStart => {
+                let pid = self.planner.pids.next(&mut self.planner.rng);
+                self.render.out.start(t, pid, None);
+                self.render
+                    .out
+                    .s("Start queue run: pid=")
+                    .num(u64::from(pid));
+                self.render.out.end()?;
+                let dur = 55 * SEC + self.planner.rng.range(0, 4 * SEC);
+                self.queue.own(t + dur, Item::QueueEnd(pid));
+                self.queue.own(t + QUEUE_INTERVAL, Item::QueueStart);
+            }
+            Item::QueueEnd(pid) => {
+                self.render.out.start(t, pid, None);
+                self.render.out.s("End queue run: pid=").num(u64::from(pid));
+                self.render.out.end()?;
+            }
+            Item::Daemon(v) => {
+                let pid = self.planner.pids.next(&mut self.planner.rng);
+                self.render.out.start(t, pid, None);
+                self.render
+                    .out
+                    .s("exim ")
+                    .s(v)
+                    .s(" daemon started: pid=")
+                    .num(u64::from(pid))
+                    .s(", -q30m, listening for SMTP on port 25 (IPv6 and IPv4) port 587 (IPv6 and IPv4)");
+                self.render.out.end()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<L: Write, T: Write> Sim<L, T> {
     fn finish(&mut self, m: &Msg) -> io::Result<()> {
         let Some(id) = &m.id else { return Ok(()) };
         if !m.seen_arrival {
@@ -1698,79 +1701,14 @@ impl<L: Write, T: Write> Sim<L, T> {
 
     fn run(&mut self, qfirst: i64, daemon: &'static str, upgrade: Option<i64>) -> io::Result<()> {
         let start = self.planner.start;
-        self.push(start, Item::Daemon(daemon));
+        self.queue.own(start, Item::Daemon(daemon));
         if let Some(u) = upgrade {
-            self.push(u, Item::Daemon("4.98"));
+            self.queue.own(u, Item::Daemon("4.98"));
         }
-        self.push(qfirst, Item::QueueStart);
-        if let Some(t) = self.arrivals.next() {
-            self.push(t, Item::Arrival);
-        }
-        if let Some(t) = self.rejects.next() {
-            self.push(t, Item::Reject);
-        }
-        if let Some(t) = self.noise.next() {
-            self.push(t, Item::Noise);
-        }
-        while let Some(k) = self.heap.pop() {
-            if k.t >= self.end {
-                break;
-            }
-            match k.item {
-                Item::Arrival => {
-                    let m = self.planner.new_message(k.t);
-                    self.insert(m);
-                    if let Some(t) = self.arrivals.next() {
-                        self.push(t, Item::Arrival);
-                    }
-                }
-                Item::Reject => {
-                    let m = self.planner.reject(k.t);
-                    self.insert(m);
-                    if let Some(t) = self.rejects.next() {
-                        self.push(t, Item::Reject);
-                    }
-                }
-                Item::Noise => {
-                    self.noise_line(k.t)?;
-                    if let Some(t) = self.noise.next() {
-                        self.push(t, Item::Noise);
-                    }
-                }
-                Item::Msg(slot) => self.step(slot, k.t)?,
-                Item::QueueStart => {
-                    let pid = self.planner.pids.next(&mut self.planner.rng);
-                    self.render.out.start(k.t, pid, None);
-                    self.render
-                        .out
-                        .s("Start queue run: pid=")
-                        .num(u64::from(pid));
-                    self.render.out.end()?;
-                    let dur = 55 * SEC + self.planner.rng.range(0, 4 * SEC);
-                    self.push(k.t + dur, Item::QueueEnd(pid));
-                    self.push(k.t + QUEUE_INTERVAL, Item::QueueStart);
-                }
-                Item::QueueEnd(pid) => {
-                    self.render.out.start(k.t, pid, None);
-                    self.render.out.s("End queue run: pid=").num(u64::from(pid));
-                    self.render.out.end()?;
-                }
-                Item::Daemon(v) => {
-                    let pid = self.planner.pids.next(&mut self.planner.rng);
-                    self.render.out.start(k.t, pid, None);
-                    self.render
-                        .out
-                        .s("exim ")
-                        .s(v)
-                        .s(" daemon started: pid=")
-                        .num(u64::from(pid))
-                        .s(", -q30m, listening for SMTP on port 25 (IPv6 and IPv4) port 587 (IPv6 and IPv4)");
-                    self.render.out.end()?;
-                }
-            }
-        }
+        self.queue.own(qfirst, Item::QueueStart);
+        sched::run(self, self.end)?;
         // End of input: whatever is still queued is pending or frozen.
-        let mut rest: Vec<Msg> = self.slab.iter_mut().filter_map(Option::take).collect();
+        let mut rest = self.queue.drain();
         rest.sort_by_key(|m| (m.received_log, m.id.map(|i| i.as_bytes().to_vec())));
         for m in &rest {
             self.finish(m)?;
@@ -1807,20 +1745,13 @@ pub fn generate<L: Write, T: Write>(
         yymm,
         pids,
     };
-    let margin = (5 * MIN).min(span / 10);
-    let arrivals = Stream::new(
+    let feeds = Feeds::new(
+        &mut root,
+        cfg.start,
+        cfg.end,
         cfg.messages,
-        cfg.start + margin / 2,
-        cfg.end - margin,
-        root.fork(),
+        (cfg.messages / 2, cfg.end - 1),
     );
-    let rejects = Stream::new(
-        cfg.messages / 10,
-        cfg.start + margin / 2,
-        cfg.end - margin,
-        root.fork(),
-    );
-    let noise = Stream::new(cfg.messages / 2, cfg.start + 1, cfg.end - 1, root.fork());
     let mut summary_truth = TruthSink::new(truth);
     summary_truth.summary.generator = cfg.command.clone();
     summary_truth.summary.start = cfg.start;
@@ -1838,13 +1769,7 @@ pub fn generate<L: Write, T: Write>(
             rng: root.fork(),
         },
         truth: summary_truth,
-        heap: BinaryHeap::new(),
-        seq: 0,
-        slab: Vec::new(),
-        free: Vec::new(),
-        arrivals,
-        rejects,
-        noise,
+        queue: Queue::new(feeds),
         noise_rng: root.fork(),
         end: cfg.end,
     };

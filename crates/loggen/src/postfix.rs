@@ -38,14 +38,14 @@
 //! across hosts in real life), with disjoint recipients, so only a
 //! per-host queue-id key keeps them apart.
 
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, Write};
 
 use crate::clock::{HOUR, MIN, SEC, SyslogStamp, rfc3339};
 use crate::line::Out;
 use crate::msgid::QueueId;
 use crate::rng::Rng;
-use crate::sched::{Key, Stream};
+use crate::sched::{self, Driver, Feeds, Queue, Queued};
 use crate::truth::{Category, Failure, MessageRows, St, Summary, TruthSink};
 use crate::world::{
     self, DKind, DOMAINS, Domain, Fate, LocalKind, OUR_DOMAIN, Pids, QUOTA_USER, REMOTE_LOCAL,
@@ -1207,29 +1207,9 @@ impl Planner {
         match g.agent {
             Agent::Smtp(dom) => {
                 let dd = &DOMAINS[usize::from(dom)];
-                let group_fail: Option<(Why, bool)> = if dd.kind == DKind::Nxdomain {
-                    Some((Why::Unrouteable, true))
-                } else if let Some(w) = world::outage(dd, self.start, at) {
-                    Some((w, false))
-                } else if self.incident(at) {
-                    match dd.kind {
-                        DKind::Outlook550 => Some((Why::Spamhaus, true)),
-                        DKind::OutlookTemp => Some((
-                            if self.rng.chance(0.6) {
-                                Why::ServerBusy
-                            } else {
-                                Why::IpReputation
-                            },
-                            false,
-                        )),
-                        DKind::RblTemp => Some((Why::RblTemp, false)),
-                        _ => None,
-                    }
-                } else if dd.kind == DKind::Greylist && first_try {
-                    Some((Why::Greylist, false))
-                } else {
-                    None
-                };
+                let incident = self.incident(at);
+                let group_fail =
+                    world::domain_failure(dd, self.start, at, incident, first_try, &mut self.rng);
                 if let Some((w, _)) = group_fail
                     && w.is_connection()
                     && !first_try
@@ -2198,13 +2178,10 @@ struct NoiseStep {
     pid: u32,
 }
 
+/// Postfix's own scheduled items, besides those of [`sched::Event`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Item {
-    Arrival,
-    Refusal,
-    Noise,
     NoiseStep(NoiseStep),
-    Msg(u32),
     Anvil(u8),
     Reload(u8),
 }
@@ -2215,45 +2192,39 @@ struct Sim<L: Write, T: Write> {
     planner: Planner,
     render: Renderer<L>,
     truth: TruthSink<T>,
-    heap: BinaryHeap<Key<Item>>,
-    seq: u64,
-    slab: Vec<Option<Msg>>,
-    free: Vec<u32>,
-    arrivals: Stream,
-    refusals: Stream,
-    noise: Stream,
+    queue: Queue<Item, Msg>,
     noise_rng: Rng,
     end: i64,
 }
 
-impl<L: Write, T: Write> Sim<L, T> {
-    fn push(&mut self, t: i64, item: Item) {
-        self.seq += 1;
-        self.heap.push(Key {
-            t,
-            seq: self.seq,
-            item,
-        });
+impl Queued for Msg {
+    fn first_event(&self) -> Option<i64> {
+        self.events.first().map(|e| e.t)
+    }
+}
+
+impl<L: Write, T: Write> Driver for Sim<L, T> {
+    type Own = Item;
+    type Msg = Msg;
+
+    fn queue(&mut self) -> &mut Queue<Item, Msg> {
+        &mut self.queue
     }
 
-    fn insert(&mut self, m: Msg) -> Option<u32> {
-        let t = m.events.first().map(|e| e.t)?;
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slab[s as usize] = Some(m);
-                s
-            }
-            None => {
-                self.slab.push(Some(m));
-                (self.slab.len() - 1) as u32
-            }
-        };
-        self.push(t, Item::Msg(slot));
-        Some(slot)
+    fn arrival(&mut self, t: i64) -> Msg {
+        self.planner.new_message(t)
+    }
+
+    fn refusal(&mut self, t: i64) -> Msg {
+        self.planner.refusal(t)
+    }
+
+    fn noise(&mut self, t: i64) -> io::Result<()> {
+        self.noise_start(t)
     }
 
     fn step(&mut self, slot: u32, now: i64) -> io::Result<()> {
-        let Some(m) = self.slab[slot as usize].as_mut() else {
+        let Some(m) = self.queue.get_mut(slot) else {
             return Ok(());
         };
         let i = m.cursor;
@@ -2329,27 +2300,40 @@ impl<L: Write, T: Write> Sim<L, T> {
             _ => {}
         }
         let host = m.host;
-        let more = m.cursor < m.events.len();
-        if more && !finished {
-            let t = m.events[m.cursor].t;
-            self.push(t, Item::Msg(slot));
-        } else if finished || m.id.is_none() {
-            if let Some(m) = self.slab[slot as usize].take() {
-                self.finish(&m)?;
-            }
-            self.free.push(slot);
+        let next = m.events.get(m.cursor).filter(|_| !finished).map(|e| e.t);
+        let release = finished || m.id.is_none();
+        if let Some(m) = self.queue.settle(slot, next, release) {
+            self.finish(&m)?;
         }
         if let Some(s) = spawn {
             let child = self.planner.child(host, s, now);
             let id = child.id;
-            self.insert(child);
-            if let Some(m) = self.slab[slot as usize].as_mut() {
+            self.queue.insert(child);
+            if let Some(m) = self.queue.get_mut(slot) {
                 m.child = id;
             }
         }
         Ok(())
     }
 
+    fn own(&mut self, item: Item, t: i64) -> io::Result<()> {
+        match item {
+            Item::NoiseStep(s) => self.noise_line(t, s),
+            Item::Anvil(h) => {
+                self.anvil(t, h)?;
+                self.queue.own(t + ANVIL_INTERVAL, Item::Anvil(h));
+                Ok(())
+            }
+            Item::Reload(h) => {
+                self.reload(t, h)?;
+                self.queue.own(t + 24 * HOUR, Item::Reload(h));
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<L: Write, T: Write> Sim<L, T> {
     fn finish(&mut self, m: &Msg) -> io::Result<()> {
         let Some(id) = &m.id else { return Ok(()) };
         if !m.seen {
@@ -2554,7 +2538,7 @@ impl<L: Write, T: Write> Sim<L, T> {
                 step: s.step + 1,
                 ..s
             };
-            self.push(t + dt, Item::NoiseStep(next));
+            self.queue.own(t + dt, Item::NoiseStep(next));
         }
         Ok(())
     }
@@ -2624,62 +2608,18 @@ impl<L: Write, T: Write> Sim<L, T> {
     fn run(&mut self, start: i64) -> io::Result<()> {
         let hosts = self.render.names.len() as u8;
         for h in 0..hosts {
-            self.push(start + 7 * MIN + i64::from(h) * 13 * SEC, Item::Anvil(h));
+            self.queue
+                .own(start + 7 * MIN + i64::from(h) * 13 * SEC, Item::Anvil(h));
             let day = start.div_euclid(24 * HOUR) * 24 * HOUR;
             let mut r = day + 6 * HOUR + 25 * MIN + i64::from(h) * 2 * SEC + 3 * SEC;
             if r < start {
                 r += 24 * HOUR;
             }
-            self.push(r, Item::Reload(h));
+            self.queue.own(r, Item::Reload(h));
         }
-        if let Some(t) = self.arrivals.next() {
-            self.push(t, Item::Arrival);
-        }
-        if let Some(t) = self.refusals.next() {
-            self.push(t, Item::Refusal);
-        }
-        if let Some(t) = self.noise.next() {
-            self.push(t, Item::Noise);
-        }
-        while let Some(k) = self.heap.pop() {
-            if k.t >= self.end {
-                break;
-            }
-            match k.item {
-                Item::Arrival => {
-                    let m = self.planner.new_message(k.t);
-                    self.insert(m);
-                    if let Some(t) = self.arrivals.next() {
-                        self.push(t, Item::Arrival);
-                    }
-                }
-                Item::Refusal => {
-                    let m = self.planner.refusal(k.t);
-                    self.insert(m);
-                    if let Some(t) = self.refusals.next() {
-                        self.push(t, Item::Refusal);
-                    }
-                }
-                Item::Noise => {
-                    self.noise_start(k.t)?;
-                    if let Some(t) = self.noise.next() {
-                        self.push(t, Item::Noise);
-                    }
-                }
-                Item::NoiseStep(s) => self.noise_line(k.t, s)?,
-                Item::Msg(slot) => self.step(slot, k.t)?,
-                Item::Anvil(h) => {
-                    self.anvil(k.t, h)?;
-                    self.push(k.t + ANVIL_INTERVAL, Item::Anvil(h));
-                }
-                Item::Reload(h) => {
-                    self.reload(k.t, h)?;
-                    self.push(k.t + 24 * HOUR, Item::Reload(h));
-                }
-            }
-        }
+        sched::run(self, self.end)?;
         // End of input: whatever is still queued is pending or on hold.
-        let mut rest: Vec<Msg> = self.slab.iter_mut().filter_map(Option::take).collect();
+        let mut rest = self.queue.drain();
         rest.sort_by_key(|m| (m.received, m.host, m.id.map(|i| i.as_bytes().to_vec())));
         for m in &rest {
             self.finish(m)?;
@@ -2697,7 +2637,6 @@ pub fn generate<L: Write, T: Write>(
 ) -> io::Result<Summary> {
     let hosts = cfg.hosts.clamp(1, MAX_HOSTS);
     let mut root = Rng::new(cfg.seed ^ 0x5054_4649_5800_0000);
-    let span = cfg.end - cfg.start;
     let mut plan_rng = root.fork();
     let tickets = world::make_tickets(&mut plan_rng);
     let names: Vec<HostName> = (0..hosts).map(HostName::new).collect();
@@ -2721,24 +2660,12 @@ pub fn generate<L: Write, T: Write>(
         yymm: world::yymm(cfg.start),
         recent: VecDeque::new(),
     };
-    let margin = (5 * MIN).min(span / 10);
-    let arrivals = Stream::new(
+    let feeds = Feeds::new(
+        &mut root,
+        cfg.start,
+        cfg.end,
         cfg.messages,
-        cfg.start + margin / 2,
-        cfg.end - margin,
-        root.fork(),
-    );
-    let refusals = Stream::new(
-        cfg.messages / 10,
-        cfg.start + margin / 2,
-        cfg.end - margin,
-        root.fork(),
-    );
-    let noise = Stream::new(
-        cfg.messages * 4 / 5,
-        cfg.start + 1,
-        cfg.end - 5 * SEC,
-        root.fork(),
+        (cfg.messages * 4 / 5, cfg.end - 5 * SEC),
     );
     let mut render_rng = root.fork();
     let procs = (0..hosts).map(|_| Procs::new(&mut render_rng)).collect();
@@ -2759,13 +2686,7 @@ pub fn generate<L: Write, T: Write>(
             procs,
         },
         truth: sink,
-        heap: BinaryHeap::new(),
-        seq: 0,
-        slab: Vec::new(),
-        free: Vec::new(),
-        arrivals,
-        refusals,
-        noise,
+        queue: Queue::new(feeds),
         noise_rng: root.fork(),
         end: cfg.end,
     };

@@ -749,3 +749,41 @@ pub(crate) fn outage(d: &Domain, start: i64, t: i64) -> Option<Why> {
     let to = start + (b * HOUR as f64).min(1.0e15) as i64;
     (t >= from && t < to).then_some(why)
 }
+
+/// Why an attempt at `t` fails for every recipient at `d` at once, and
+/// whether permanently: an unresolvable domain, an outage window, the
+/// blocklisting `incident` at the providers that enforce it, or greylisting
+/// on the `first_try`. Draws from `rng` only for the provider whose
+/// temporary refusal text varies: the draw order is part of the output.
+pub(crate) fn domain_failure(
+    d: &Domain,
+    start: i64,
+    t: i64,
+    incident: bool,
+    first_try: bool,
+    rng: &mut Rng,
+) -> Option<(Why, bool)> {
+    if d.kind == DKind::Nxdomain {
+        Some((Why::Unrouteable, true))
+    } else if let Some(w) = outage(d, start, t) {
+        Some((w, false))
+    } else if incident {
+        match d.kind {
+            DKind::Outlook550 => Some((Why::Spamhaus, true)),
+            DKind::OutlookTemp => Some((
+                if rng.chance(0.6) {
+                    Why::ServerBusy
+                } else {
+                    Why::IpReputation
+                },
+                false,
+            )),
+            DKind::RblTemp => Some((Why::RblTemp, false)),
+            _ => None,
+        }
+    } else if d.kind == DKind::Greylist && first_try {
+        Some((Why::Greylist, false))
+    } else {
+        None
+    }
+}

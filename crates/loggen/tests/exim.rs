@@ -1,20 +1,23 @@
 //! End-to-end checks of the Exim generator: determinism, line shapes, ids and truth.
 
+mod common;
+
 use std::collections::HashSet;
 
-use mailtrail_loggen::clock::{HOUR, SEC, parse_utc};
+use common::{Output, TRUTH_HEADER};
+use mailtrail_loggen::clock::{SEC, parse_utc};
 use mailtrail_loggen::msgid::BASE62;
-use mailtrail_loggen::{EximConfig, IdStyle, Summary, generate_exim};
+use mailtrail_loggen::{EximConfig, IdStyle, generate_exim};
 
 fn cfg(ids: IdStyle) -> EximConfig {
-    let start = parse_utc("2024-10-19T00:00:00").unwrap();
+    let w = common::incident_window();
     EximConfig {
         seed: 24,
         messages: 300,
-        start,
-        end: start + 38 * HOUR,
-        onset: Some(parse_utc("2024-10-19T18:03:00").unwrap()),
-        recovery: Some(parse_utc("2024-10-20T12:44:00").unwrap()),
+        start: w.start,
+        end: w.end,
+        onset: w.onset,
+        recovery: w.recovery,
         ids,
         millisec: false,
         pid: false,
@@ -22,21 +25,8 @@ fn cfg(ids: IdStyle) -> EximConfig {
     }
 }
 
-fn run(c: &EximConfig) -> (String, String, Summary) {
-    let mut log = Vec::new();
-    let mut truth = Vec::new();
-    let s = generate_exim(c, &mut log, Some(&mut truth)).unwrap();
-    (
-        String::from_utf8(log).unwrap(),
-        String::from_utf8(truth).unwrap(),
-        s,
-    )
-}
-
-fn decode62(s: &str) -> i64 {
-    s.bytes().fold(0i64, |acc, c| {
-        acc * 62 + BASE62.iter().position(|&x| x == c).unwrap() as i64
-    })
+fn run(c: &EximConfig) -> Output {
+    common::collect(|log, truth| generate_exim(c, log, truth))
 }
 
 fn is_id(s: &str) -> bool {
@@ -50,14 +40,7 @@ fn is_id(s: &str) -> bool {
 
 #[test]
 fn deterministic() {
-    let c = cfg(IdStyle::New);
-    let a = run(&c);
-    let b = run(&c);
-    assert_eq!(a.0, b.0);
-    assert_eq!(a.1, b.1);
-    let mut c2 = c.clone();
-    c2.seed = 25;
-    assert_ne!(run(&c2).0, a.0);
+    common::check_deterministic(&cfg(IdStyle::New), run, |c| c.seed = 25);
 }
 
 #[test]
@@ -94,7 +77,7 @@ fn ids_encode_reception_time() {
                 old += 1;
             }
             let logged = parse_utc(&line[..19]).unwrap() / SEC;
-            let rx = decode62(&id[..6]);
+            let rx = common::decode(BASE62, &id[..6]);
             assert!(rx <= logged && logged - rx <= 5, "{line}");
         }
         match ids {
@@ -108,12 +91,7 @@ fn ids_encode_reception_time() {
 #[test]
 fn truth_is_consistent_with_log() {
     let (log, truth, s) = run(&cfg(IdStyle::New));
-    let mut lines = truth.lines();
-    assert_eq!(
-        lines.next().unwrap(),
-        "queue_id,recipient,outcome,smtp_code,enhanced_code,category,is_notification,\
-         received_at,first_failure_at,last_attempt_at,subject,message_id"
-    );
+    assert_eq!(truth.lines().next().unwrap(), TRUTH_HEADER);
     let mut rdr = csv::Reader::from_reader(truth.as_bytes());
     let mut outcomes = HashSet::new();
     for rec in rdr.records() {
@@ -141,22 +119,7 @@ fn truth_is_consistent_with_log() {
         }
         assert_eq!(&rec[6] == "true", log.contains(&format!("{qid} <= <> R=")));
     }
-    for o in [
-        "delivered",
-        "delayed",
-        "bounced",
-        "expired",
-        "pending",
-        "frozen",
-        "removed",
-        "rejected",
-    ] {
-        assert!(outcomes.contains(o), "seed 24 should produce {o}");
-    }
-    assert!(s.first_blocklisted.unwrap() >= s.onset.unwrap());
-    assert!(s.last_blocklisted.unwrap() < s.recovery.unwrap());
-    assert!(s.recovery_observed.unwrap() >= s.recovery.unwrap());
-    assert!(s.affected_domains.contains("example.org"));
+    common::check_outcomes_and_incident(&outcomes, &s);
     assert!(
         s.to_json()
             .contains("\"first_blocklisted_failure_at\": \"2024-10-19T")

@@ -1,37 +1,32 @@
 //! End-to-end checks of the Postfix generator: determinism, line shapes,
 //! queue ids, hosts and truth.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
-use mailtrail_loggen::clock::{HOUR, parse_utc};
+use common::{Output, TRUTH_HEADER};
 use mailtrail_loggen::msgid::POSTFIX_LONG_ALPHABET;
-use mailtrail_loggen::{PostfixConfig, Summary, generate_postfix};
+use mailtrail_loggen::{PostfixConfig, generate_postfix};
 
 fn cfg() -> PostfixConfig {
-    let start = parse_utc("2024-10-19T00:00:00").unwrap();
+    let w = common::incident_window();
     PostfixConfig {
         seed: 24,
         messages: 300,
-        start,
-        end: start + 38 * HOUR,
-        onset: Some(parse_utc("2024-10-19T18:03:00").unwrap()),
-        recovery: Some(parse_utc("2024-10-20T12:44:00").unwrap()),
+        start: w.start,
+        end: w.end,
+        onset: w.onset,
+        recovery: w.recovery,
         long_ids: false,
         hosts: 1,
         command: "test".into(),
     }
 }
 
-fn run(c: &PostfixConfig) -> (String, String, Summary) {
-    let mut log = Vec::new();
-    let mut truth = Vec::new();
-    let s = generate_postfix(c, &mut log, Some(&mut truth)).unwrap();
-    (
-        String::from_utf8(log).unwrap(),
-        String::from_utf8(truth).unwrap(),
-        s,
-    )
+fn run(c: &PostfixConfig) -> Output {
+    common::collect(|log, truth| generate_postfix(c, log, truth))
 }
 
 /// Epoch second of a `Mmm dd HH:MM:SS` prefix in 2024.
@@ -62,21 +57,13 @@ fn queue_id(body: &str) -> Option<&str> {
 }
 
 fn decode52(s: &str) -> i64 {
-    s.bytes().fold(0, |acc, c| {
-        acc * 52 + POSTFIX_LONG_ALPHABET.iter().position(|&x| x == c).unwrap() as i64
-    })
+    common::decode(POSTFIX_LONG_ALPHABET, s)
 }
 
 #[test]
 fn deterministic() {
     let c = cfg();
-    let a = run(&c);
-    let b = run(&c);
-    assert_eq!(a.0, b.0);
-    assert_eq!(a.1, b.1);
-    let mut c2 = c.clone();
-    c2.seed = 25;
-    assert_ne!(run(&c2).0, a.0);
+    common::check_deterministic(&c, run, |c| c.seed = 25);
     let mut c3 = c.clone();
     c3.hosts = 3;
     c3.long_ids = true;
@@ -199,11 +186,7 @@ fn short_ids_are_unique_hex_and_long_ids_encode_creation_time() {
 #[test]
 fn truth_is_consistent_with_log() {
     let (log, truth, s) = run(&cfg());
-    assert_eq!(
-        truth.lines().next().unwrap(),
-        "queue_id,recipient,outcome,smtp_code,enhanced_code,category,is_notification,\
-         received_at,first_failure_at,last_attempt_at,subject,message_id"
-    );
+    assert_eq!(truth.lines().next().unwrap(), TRUTH_HEADER);
     let null_sender: HashSet<&str> = log
         .lines()
         .filter_map(|l| {
@@ -255,22 +238,7 @@ fn truth_is_consistent_with_log() {
         }
         assert!(!rec[7].is_empty(), "{qid}: no reception time");
     }
-    for o in [
-        "delivered",
-        "delayed",
-        "bounced",
-        "expired",
-        "pending",
-        "frozen",
-        "removed",
-        "rejected",
-    ] {
-        assert!(outcomes.contains(o), "seed 24 should produce {o}");
-    }
-    assert!(s.first_blocklisted.unwrap() >= s.onset.unwrap());
-    assert!(s.last_blocklisted.unwrap() < s.recovery.unwrap());
-    assert!(s.recovery_observed.unwrap() >= s.recovery.unwrap());
-    assert!(s.affected_domains.contains("example.org"));
+    common::check_outcomes_and_incident(&outcomes, &s);
     assert!(s.notifications > 0 && s.notifications < s.messages);
 }
 
