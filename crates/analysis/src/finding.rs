@@ -2,6 +2,8 @@
 
 use bstr::ByteSlice;
 use mailtrail_parse::AttemptStatus;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::classify::{Category, Classification, Classifier, FailureFacts, FailureStage};
 use crate::outcome::{Outcome, RecipientOutcome};
@@ -51,6 +53,42 @@ impl Finding {
             class,
             ticket: None,
         }
+    }
+
+    /// Classifies many rows on the current rayon pool, in order.
+    ///
+    /// Rows with identical failure facts (one text from one host: a message
+    /// to several recipients, a local failure repeated, a retry text) are
+    /// classified once; the verdict depends on nothing else.
+    pub fn classify_all(outcomes: Vec<RecipientOutcome>, classifier: &Classifier) -> Vec<Finding> {
+        let (verdict_of_row, verdicts) = {
+            let mut distinct: FxHashMap<FailureFacts<'_>, usize> = FxHashMap::default();
+            let mut facts_in_order = Vec::new();
+            let verdict_of_row: Vec<Option<usize>> = outcomes
+                .iter()
+                .map(|outcome| {
+                    let facts = failure_facts(outcome)?;
+                    Some(*distinct.entry(facts).or_insert_with(|| {
+                        facts_in_order.push(facts);
+                        facts_in_order.len() - 1
+                    }))
+                })
+                .collect();
+            let verdicts: Vec<Classification> = facts_in_order
+                .par_iter()
+                .map(|facts| classifier.classify(facts))
+                .collect();
+            (verdict_of_row, verdicts)
+        };
+        outcomes
+            .into_iter()
+            .zip(verdict_of_row)
+            .map(|(outcome, verdict)| Finding {
+                outcome,
+                class: verdict.map(|index| verdicts[index].clone()),
+                ticket: None,
+            })
+            .collect()
     }
 
     /// The failure category, if any.

@@ -334,17 +334,17 @@ pub fn select_with_tickets(loaded: &Loaded, settings: &Settings) -> Selection {
             selected(r.outcome, r.is_notification) && settings.window.selects(r, settings.by)
         })
         .collect();
-    let findings: Vec<(Finding, RowTicket)> = loaded.pool.install(|| {
-        rows.into_par_iter()
-            .map(|(r, ticket)| {
-                let mut finding = Finding::new(r, &settings.classifier);
-                finding.ticket = ticket.ticket().map(str::to_string);
-                (finding, ticket)
-            })
-            .collect()
-    });
+    let (rows, tickets): (Vec<_>, Vec<RowTicket>) = rows.into_iter().unzip();
+    let findings = loaded
+        .pool
+        .install(|| Finding::classify_all(rows, &settings.classifier));
     let (findings, tickets): (Vec<Finding>, Vec<RowTicket>) = findings
         .into_iter()
+        .zip(tickets)
+        .map(|(mut finding, ticket)| {
+            finding.ticket = ticket.ticket().map(str::to_string);
+            (finding, ticket)
+        })
         .filter(|(f, _)| settings.filter.matches(f))
         .unzip();
     Selection {

@@ -390,7 +390,7 @@ impl FromStr for FailureStage {
 }
 
 /// What is known about one failed or deferred recipient.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FailureFacts<'a> {
     /// What the log structure says.
     pub stage: FailureStage,
