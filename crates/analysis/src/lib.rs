@@ -57,7 +57,7 @@ pub use crate::partial::{
     LineSample, PartialLog, RejectionRecord, Retention, UNRECOGNISED_SAMPLES,
 };
 pub use crate::record::{
-    Failure, MessageKey, MessageRecord, QueueState, RecipientRecord, Terminal,
+    Failure, Handoff, MessageKey, MessageRecord, QueueState, RecipientRecord, Terminal,
 };
 pub use crate::scan::{
     PartialScanError, Progress, ScanOptions, scan_bytes, scan_reader, take_partial,

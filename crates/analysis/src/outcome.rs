@@ -12,7 +12,7 @@ use crate::partial::PartialLog;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::record::{Failure, MessageRecord, RecipientRecord, split_key};
+use crate::record::{Failure, Handoff, MessageRecord, RecipientRecord, split_key};
 
 /// The final outcome for one recipient of one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -208,7 +208,7 @@ pub fn outcomes_where(
     // order of messages that tie in the final sort (two Postfix instances
     // of one host reusing a short queue id in the same second).
     entries.par_sort_unstable_by_key(|&(key, _)| key);
-    let links = HopLinks::new(&entries);
+    let links = HopLinks::new(&entries, &log.handoffs);
     let mut rows: Vec<RecipientOutcome> = entries
         .par_iter()
         .flat_map_iter(|&(key, records)| {
@@ -217,7 +217,10 @@ pub fn outcomes_where(
             for (segment, record) in records.iter().enumerate() {
                 let context = RowContext {
                     is_notification: record.is_notification() || links.notifications.contains(key),
-                    upstream: links.upstream.get(&(key, segment)).copied(),
+                    upstream: links
+                        .upstream
+                        .get(&(key, segment))
+                        .map(|&(_, origin)| origin),
                     handed_over: links.handed_over.get(&(key, segment)),
                 };
                 message_rows(host, queue_id, record, &context, &keep, &mut rows);
@@ -276,8 +279,8 @@ pub fn outcomes_where(
 struct RowContext<'a> {
     /// A bounce or DSN about another message.
     is_notification: bool,
-    /// The record of the previous hop, when this one continues it.
-    upstream: Option<&'a MessageRecord>,
+    /// The previous hop, when this record continues it.
+    upstream: Option<Origin<'a>>,
     /// Recipients this record handed to a later hop found in the input.
     handed_over: Option<&'a Vec<usize>>,
 }
@@ -287,18 +290,22 @@ struct RowContext<'a> {
 struct HopLinks<'a> {
     /// Keys of records that are notifications about another record.
     notifications: HashSet<&'a [u8]>,
-    /// (key, segment) → the upstream record it continues.
-    upstream: HashMap<(&'a [u8], usize), &'a MessageRecord>,
+    /// (key, segment) → the key of the upstream entry it continues, and
+    /// what the rows take from that entry.
+    upstream: HashMap<Segment<'a>, (&'a [u8], Origin<'a>)>,
     /// (key, segment) → indexes of recipients handed to a downstream
     /// record present in the input; their rows come from that record.
-    handed_over: HashMap<(&'a [u8], usize), Vec<usize>>,
+    handed_over: HashMap<Segment<'a>, Vec<usize>>,
 }
+
+/// A queue entry key and the index of one of its records.
+type Segment<'a> = (&'a [u8], usize);
 
 /// A queue entry key and its records.
 type Entry<'a> = (&'a [u8], &'a [MessageRecord]);
 
 impl<'a> HopLinks<'a> {
-    fn new(entries: &[Entry<'a>]) -> HopLinks<'a> {
+    fn new(entries: &[Entry<'a>], handoffs: &'a [Handoff]) -> HopLinks<'a> {
         // Only queue ids that some record points to (a next hop, a
         // notification) are looked up: index just those, not every message.
         let mut wanted: HashSet<&'a [u8]> = HashSet::default();
@@ -311,6 +318,10 @@ impl<'a> HopLinks<'a> {
                     .filter_map(|r| r.terminal.as_ref()?.next_queue_id.as_ref());
                 wanted.extend(next_hops.map(|id| id.as_bytes()));
             }
+        }
+        for handoff in handoffs {
+            wanted.extend(handoff.notifications.iter().map(|(_, id)| id.as_bytes()));
+            wanted.extend(handoff.next_hops.iter().map(|(id, _)| id.as_bytes()));
         }
         let mut by_queue_id: HashMap<&'a [u8], Vec<Entry<'a>>> = HashMap::default();
         if !wanted.is_empty() {
@@ -335,7 +346,7 @@ impl<'a> HopLinks<'a> {
             return links;
         }
         for &(key, records) in entries {
-            let prefix = &key[..key.len() - split_key(key).1.len()];
+            let prefix = key_prefix(key);
             for (segment, record) in records.iter().enumerate() {
                 for (_, notification) in &record.notifications {
                     if let Some((found, _)) = find_hop(&by_queue_id, prefix, notification) {
@@ -349,34 +360,106 @@ impl<'a> HopLinks<'a> {
                     let Some(next) = &terminal.next_queue_id else {
                         continue;
                     };
-                    let Some((found, found_records)) = find_hop(&by_queue_id, prefix, next) else {
-                        continue;
-                    };
-                    if found == key {
-                        continue;
+                    if links.link(
+                        &by_queue_id,
+                        key,
+                        Origin::of_record(record),
+                        next,
+                        terminal.at,
+                    ) {
+                        links
+                            .handed_over
+                            .entry((key, segment))
+                            .or_default()
+                            .push(index);
                     }
-                    // The downstream entry is the one received after this
-                    // delivery (a short Postfix id may have been reused).
-                    let Some(down_segment) = found_records
-                        .iter()
-                        .position(|d| d.last_seen >= terminal.at - chrono::Duration::minutes(5))
-                    else {
-                        continue;
-                    };
-                    links
-                        .handed_over
-                        .entry((key, segment))
-                        .or_default()
-                        .push(index);
-                    links
-                        .upstream
-                        .entry((found, down_segment))
-                        .or_insert(record);
                 }
+            }
+        }
+        for handoff in handoffs {
+            let key = &handoff.key[..];
+            for (_, notification) in &handoff.notifications {
+                if let Some((found, _)) = find_hop(&by_queue_id, key_prefix(key), notification) {
+                    links.notifications.insert(found);
+                }
+            }
+            for (next, at) in &handoff.next_hops {
+                links.link(&by_queue_id, key, Origin::of_handoff(handoff), next, *at);
             }
         }
         links
     }
+
+    /// Links the entry `next` that `key` handed a recipient to at `at`, if
+    /// it is in the input, to `key`'s origin facts. True when linked.
+    fn link(
+        &mut self,
+        by_queue_id: &HashMap<&'a [u8], Vec<Entry<'a>>>,
+        key: &'a [u8],
+        origin: Origin<'a>,
+        next: &BString,
+        at: DateTime<Utc>,
+    ) -> bool {
+        let Some((found, found_records)) = find_hop(by_queue_id, key_prefix(key), next) else {
+            return false;
+        };
+        if found == key {
+            return false;
+        }
+        // The downstream entry is the one received after this delivery (a
+        // short Postfix id may have been reused).
+        let Some(down_segment) = found_records
+            .iter()
+            .position(|d| d.last_seen >= at - chrono::Duration::minutes(5))
+        else {
+            return false;
+        };
+        // When two entries hand over to the same one, the first key wins,
+        // whatever order they are linked in.
+        let upstream = self
+            .upstream
+            .entry((found, down_segment))
+            .or_insert((key, origin));
+        if key < upstream.0 {
+            *upstream = (key, origin);
+        }
+        true
+    }
+}
+
+/// What a later hop's rows take from the entry it continues: the message
+/// as the sender sent it.
+#[derive(Clone, Copy)]
+struct Origin<'a> {
+    received_at: Option<DateTime<Utc>>,
+    message_id: Option<&'a BString>,
+    sender: Option<&'a BString>,
+    subject: Option<&'a BString>,
+}
+
+impl<'a> Origin<'a> {
+    fn of_record(record: &'a MessageRecord) -> Origin<'a> {
+        Origin {
+            received_at: record.received_at,
+            message_id: record.message_id.as_ref(),
+            sender: record.sender.as_ref(),
+            subject: record.subject.as_ref(),
+        }
+    }
+
+    fn of_handoff(handoff: &'a Handoff) -> Origin<'a> {
+        Origin {
+            received_at: handoff.received_at,
+            message_id: handoff.message_id.as_ref(),
+            sender: handoff.sender.as_ref(),
+            subject: handoff.subject.as_ref(),
+        }
+    }
+}
+
+/// The host and instance part of a key.
+fn key_prefix(key: &[u8]) -> &[u8] {
+    &key[..key.len() - split_key(key).1.len()]
 }
 
 /// The key of queue id `queue_id`: on the same host and instance as
@@ -500,7 +583,8 @@ fn base_row(
 ) -> RecipientOutcome {
     // A later hop reports the message as the sender sent it: reception
     // time, sender, Message-ID and subject come from the first hop.
-    let origin = context.upstream.unwrap_or(record);
+    let own = Origin::of_record(record);
+    let origin = context.upstream.unwrap_or(own);
     let received_at = origin
         .received_at
         .or(record.received_at)
@@ -510,12 +594,9 @@ fn base_row(
         queue_id: queue_id.to_owned(),
         mta: record.mta,
         received_at,
-        message_id: origin
-            .message_id
-            .clone()
-            .or_else(|| record.message_id.clone()),
-        sender: origin.sender.clone().or_else(|| record.sender.clone()),
-        subject: origin.subject.clone().or_else(|| record.subject.clone()),
+        message_id: origin.message_id.or(own.message_id).cloned(),
+        sender: origin.sender.or(own.sender).cloned(),
+        subject: origin.subject.or(own.subject).cloned(),
         headers: record.headers.clone(),
         recipient: BString::default(),
         outcome: Outcome::Pending,

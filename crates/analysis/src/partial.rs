@@ -1,14 +1,14 @@
 //! [`PartialLog`]: what a stretch of log lines says, in a form that merges.
 
-use bstr::BString;
+use bstr::{BString, ByteSlice};
 use chrono::{DateTime, Utc};
 use mailtrail_parse::{
     ClockStats, Event, EventKind, LineCounts, Mta, Parsed, RejectStage, SmtpReply,
 };
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::outcome::{Outcome, OutcomeSet, finished_record_matters};
-use crate::record::{MessageKey, MessageRecord, key_into, split_key};
+use crate::record::{Handoff, MessageKey, MessageRecord, key_into, split_key};
 
 /// How many unrecognised lines are kept as samples per partial log.
 pub const UNRECOGNISED_SAMPLES: usize = 20;
@@ -99,8 +99,7 @@ impl Retention {
 /// How much of a finished entry is kept.
 enum Keep {
     Whole,
-    /// Only what a next hop's rows borrow from it
-    /// ([`MessageRecord::strip_to_origin`]).
+    /// Only what a next hop's rows borrow from it ([`Handoff`]).
     Origin,
     Nothing,
 }
@@ -138,6 +137,9 @@ pub struct PartialLog {
     pub span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// The first unrecognised lines.
     pub unrecognised_samples: Vec<LineSample>,
+    /// Finished entries cut down to what their next hops' rows need, in
+    /// the order they were finished; only with [`Retention::Outcomes`].
+    pub handoffs: Vec<Handoff>,
     /// Per Postfix long queue id first seen here: how many whole years
     /// after the time the id encodes (see
     /// [`year_shift_from_long_ids`](crate::year_shift_from_long_ids)).
@@ -166,16 +168,31 @@ impl PartialLog {
         if retention == Retention::Everything {
             return;
         }
-        self.messages.retain(|_, records| {
-            records.retain_mut(|record| match retention.decide(record) {
+        let handoffs = &mut self.handoffs;
+        self.messages.retain(|key, records| {
+            records.retain(|record| match retention.decide(record) {
                 Keep::Whole => true,
                 Keep::Origin => {
-                    record.strip_to_origin();
-                    true
+                    handoffs.push(record.handoff(key));
+                    false
                 }
                 Keep::Nothing => false,
             });
             !records.is_empty()
+        });
+        // Every input is in: a handoff whose next hops are not among the
+        // entries kept has no row to lend its facts to.
+        let queue_ids: FxHashSet<&[u8]> = self
+            .messages
+            .keys()
+            .map(|key| split_key(key).1.as_bytes())
+            .collect();
+        self.handoffs.retain(|handoff| {
+            let linked = handoff.next_hops.iter().map(|(id, _)| id);
+            let notified = handoff.notifications.iter().map(|(_, id)| id);
+            linked
+                .chain(notified)
+                .any(|id| queue_ids.contains(id.as_bytes()))
         });
     }
 
@@ -285,14 +302,14 @@ impl PartialLog {
         if !whole {
             return;
         }
-        match self.retention.decide(record) {
-            Keep::Whole => {}
-            Keep::Origin => record.strip_to_origin(),
-            Keep::Nothing => {
-                records.pop();
-                if records.is_empty() {
-                    self.messages.remove(key);
-                }
+        let keep = self.retention.decide(record);
+        if let Keep::Origin = keep {
+            self.handoffs.push(record.handoff(key));
+        }
+        if let Keep::Origin | Keep::Nothing = keep {
+            records.pop();
+            if records.is_empty() {
+                self.messages.remove(key);
             }
         }
     }
@@ -327,6 +344,7 @@ impl PartialLog {
             }
         }
         self.rejections.extend(later.rejections);
+        self.handoffs.extend(later.handoffs);
         self.counts.add(&later.counts);
         self.clock.add(&later.clock);
         self.span = match (self.span, later.span) {

@@ -18,6 +18,30 @@ use mailtrail_parse::{
 /// and its queue id. Queue ids are only unique per host.
 pub type MessageKey = Box<[u8]>;
 
+/// What is kept of a finished queue entry that no report row comes from,
+/// but whose recipients were handed to a next hop that gave them a queue id
+/// (a content filter, a relay): when that hop's entry is in the input, its
+/// rows report the message as this entry received it. A fraction of a
+/// [`MessageRecord`]'s size, because a log has one for every message
+/// relayed this way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Handoff {
+    /// The entry's key.
+    pub key: MessageKey,
+    /// When the entry was received.
+    pub received_at: Option<DateTime<Utc>>,
+    /// Envelope sender.
+    pub sender: Option<BString>,
+    /// Message-ID header.
+    pub message_id: Option<BString>,
+    /// Subject header.
+    pub subject: Option<BString>,
+    /// Each next hop's queue id and when the entry was handed to it.
+    pub next_hops: Vec<(BString, DateTime<Utc>)>,
+    /// Notifications the entry caused, as in [`MessageRecord::notifications`].
+    pub notifications: Vec<(NotificationKind, BString)>,
+}
+
 /// Builds the key of an event into `scratch` (reused to avoid allocating
 /// per line). Returns false when the event has no queue id.
 pub(crate) fn key_into(event: &Event<'_>, scratch: &mut Vec<u8>) -> bool {
@@ -579,30 +603,26 @@ impl MessageRecord {
         })
     }
 
-    /// Cuts a finished entry that no report row comes from down to what a
-    /// next hop's rows borrow: the reception facts and the recipients handed
-    /// over, without their failure history.
-    pub(crate) fn strip_to_origin(&mut self) {
-        self.recipients.retain(|r| {
-            r.terminal
-                .as_ref()
-                .is_some_and(|t| t.next_queue_id.is_some())
-        });
-        for recipient in &mut self.recipients {
-            recipient.failure_times = Vec::new();
-            recipient.last_failure = None;
-            if let Some(terminal) = &mut recipient.terminal {
-                terminal.remote_host = None;
-                terminal.remote_ip = None;
-            }
+    /// What a next hop's rows borrow from this finished entry, which no
+    /// report row comes from itself (see [`Handoff`]).
+    pub(crate) fn handoff(&self, key: &[u8]) -> Handoff {
+        let next_hops = self
+            .recipients
+            .iter()
+            .filter_map(|r| {
+                let terminal = r.terminal.as_ref()?;
+                Some((terminal.next_queue_id.clone()?, terminal.at))
+            })
+            .collect();
+        Handoff {
+            key: key.into(),
+            received_at: self.received_at,
+            sender: self.sender.clone(),
+            message_id: self.message_id.clone(),
+            subject: self.subject.clone(),
+            next_hops,
+            notifications: self.notifications.clone(),
         }
-        self.recipients.shrink_to_fit();
-        self.client_host = None;
-        self.client_ip = None;
-        self.protocol = None;
-        self.user = None;
-        self.listed_recipients = Vec::new();
-        self.headers = Vec::new();
     }
 
     /// True for a bounce, delay warning or DSN generated about another

@@ -148,3 +148,18 @@ fn a_retried_postfix_entry_is_not_taken_for_a_new_one() {
     assert!(rows.is_empty(), "{rows:?}");
     assert_eq!(records(&log), 0);
 }
+
+#[test]
+fn a_handoff_is_kept_only_while_its_next_hop_is_in_the_input() {
+    let handoffs = |files: &[&str]| scan(files, Tz::UTC, 1 << 20, undelivered()).handoffs;
+    // relay1 hands mail to mx1 with `queued as`: with mx1's log in the
+    // input, mx1's failed entries take their reception facts from relay1's
+    // delivered ones, which are kept as handoffs only.
+    let both = handoffs(&["postfix/two-hosts/relay.log", "postfix/two-hosts/mx.log"]);
+    assert!(!both.is_empty());
+    assert!(both.iter().all(|h| !h.next_hops.is_empty()));
+    // Without mx1's log nothing can borrow from them.
+    assert_eq!(handoffs(&["postfix/two-hosts/relay.log"]), Vec::new());
+    // A content filter's next hop is on the same host, in the same file.
+    assert!(!handoffs(&["postfix/content-filter.log"]).is_empty());
+}
