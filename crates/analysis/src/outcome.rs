@@ -653,7 +653,7 @@ fn fill_recipient(
     row.last_attempt_at = recipient.last_attempt_at;
     row.failure_times = recipient.failure_times.clone();
     row.first_failure_at = recipient.failure_times.first().copied();
-    row.last_failure = recipient.last_failure.clone();
+    row.last_failure = recipient.last_failure.as_deref().cloned();
     row.reason = recipient
         .last_failure
         .as_ref()

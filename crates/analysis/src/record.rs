@@ -174,8 +174,9 @@ pub struct RecipientRecord {
     pub deferrals: u32,
     /// Last real attempt or skipped retry.
     pub last_attempt_at: Option<DateTime<Utc>>,
-    /// The most recent failure's details.
-    pub last_failure: Option<Failure>,
+    /// The most recent failure's details (boxed: most recipients never
+    /// fail, and the record is kept small for them).
+    pub last_failure: Option<Box<Failure>>,
     /// The final state, if reached.
     pub terminal: Option<Terminal>,
     /// Exim `error ignored`: failed, nobody told.
@@ -238,7 +239,9 @@ impl RecipientRecord {
                     // same text: overwrite the previous failure in place,
                     // reusing its buffers, instead of allocating anew.
                     Some(previous) => previous.update(at, attempt, bare_expiry),
-                    None => self.last_failure = Some(Failure::new(at, attempt, bare_expiry)),
+                    None => {
+                        self.last_failure = Some(Box::new(Failure::new(at, attempt, bare_expiry)));
+                    }
                 }
                 if attempt.status != AttemptStatus::Deferred {
                     self.terminal = Some(terminal(at, attempt));
@@ -528,6 +531,10 @@ impl MessageRecord {
         {
             Some(i) => &mut self.recipients[i],
             None => {
+                // Most messages have one recipient: no room for four.
+                if self.recipients.is_empty() {
+                    self.recipients.reserve_exact(1);
+                }
                 self.recipients
                     .push(RecipientRecord::new(address, original));
                 self.recipients.last_mut().expect("just pushed")
