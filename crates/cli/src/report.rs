@@ -132,41 +132,64 @@ fn one_line(text: &str) -> String {
     }
 }
 
-/// Writes rows in `format`. `metadata` goes into the document for JSON
-/// formats; for table and CSV the caller prints it to stderr.
+/// Writes rows in `format` as they come, so that a large report is never
+/// held whole (except for a table, whose columns are as wide as their
+/// widest cell). `metadata` goes into the document for JSON formats; for
+/// table and CSV the caller prints it to stderr.
 pub fn write_rows<W: Write, M: Serialize>(
     out: &mut W,
     format: Format,
-    rows: &[ReportRow],
+    rows: impl IntoIterator<Item = ReportRow>,
     metadata: &M,
 ) -> io::Result<()> {
     match format {
         Format::Csv => {
             let mut writer = csv::Writer::from_writer(out);
-            if rows.is_empty() {
-                writer.write_record(COLUMNS)?;
-            }
+            let mut any = false;
             for row in rows {
                 writer.serialize(row).map_err(csv_to_io)?;
+                any = true;
+            }
+            if !any {
+                writer.write_record(COLUMNS)?;
             }
             writer.flush()
         }
-        Format::Json => write_json_document(out, metadata, rows),
+        Format::Json => write_json_document(out, metadata, &RowsOnce::new(rows)),
         Format::Ndjson => write_ndjson(out, metadata, rows),
-        Format::Table => write_table(out, rows),
+        Format::Table => write_table(out, &rows.into_iter().collect::<Vec<_>>()),
+    }
+}
+
+/// Serialises the rows of an iterator as a JSON array, once, without
+/// collecting them first.
+struct RowsOnce<I>(std::cell::Cell<Option<I>>);
+
+impl<I> RowsOnce<I> {
+    fn new(rows: impl IntoIterator<IntoIter = I>) -> RowsOnce<I> {
+        RowsOnce(std::cell::Cell::new(Some(rows.into_iter())))
+    }
+}
+
+impl<I: Iterator<Item = R>, R: Serialize> Serialize for RowsOnce<I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.take() {
+            Some(rows) => serializer.collect_seq(rows),
+            None => Err(serde::ser::Error::custom("rows serialised twice")),
+        }
     }
 }
 
 /// Writes one JSON document: `{"metadata": …, "rows": […]}`.
-pub fn write_json_document<W: Write, M: Serialize, R: Serialize>(
+pub fn write_json_document<W: Write, M: Serialize, R: Serialize + ?Sized>(
     out: &mut W,
     metadata: &M,
-    rows: &[R],
+    rows: &R,
 ) -> io::Result<()> {
     #[derive(Serialize)]
-    struct Document<'a, M, R> {
+    struct Document<'a, M, R: ?Sized> {
         metadata: &'a M,
-        rows: &'a [R],
+        rows: &'a R,
     }
     serde_json::to_writer_pretty(&mut *out, &Document { metadata, rows })?;
     writeln!(out)

@@ -39,23 +39,20 @@ pub fn run(args: UndeliveredArgs) -> anyhow::Result<ExitCode> {
     let loaded = load(&args.input, settings.log_zone, settings.retention())?;
     let selection = select_with_tickets(&loaded, &settings);
     let findings = selection.findings;
-    let rows: Vec<ReportRow> = findings
-        .iter()
-        .map(|f| {
-            ReportRow::new(
-                &f.outcome,
-                ClassColumns::from(f.class.as_ref()),
-                f.ticket.clone(),
-                settings.report_zone,
-            )
-        })
-        .collect();
     let (mut metadata, failures) = Metadata::new(loaded, &settings, &findings);
     metadata.tickets = selection.tickets;
     if matches!(format, Format::Table | Format::Csv) {
         metadata.print();
     }
-    write_rows(&mut out, format, &rows, &metadata)?;
+    let rows = findings.iter().map(|f| {
+        ReportRow::new(
+            &f.outcome,
+            ClassColumns::from(f.class.as_ref()),
+            f.ticket.clone(),
+            settings.report_zone,
+        )
+    });
+    write_rows(&mut out, format, rows, &metadata)?;
     out.flush()?;
     finish(&failures)
 }
