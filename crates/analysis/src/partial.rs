@@ -161,11 +161,6 @@ impl PartialLog {
         }
     }
 
-    /// Which finished entries this log keeps.
-    pub fn retention(&self) -> Retention {
-        self.retention
-    }
-
     /// Drops the finished entries the retention does not keep. Run once
     /// every stretch has been merged: only then is every entry whole.
     pub fn settle(&mut self) {

@@ -54,5 +54,8 @@ pub fn run(args: UndeliveredArgs) -> anyhow::Result<ExitCode> {
     });
     write_rows(&mut out, format, rows, &metadata)?;
     out.flush()?;
+    // As with the log (see `Metadata::new`): the process ends now, so the
+    // rows are not freed one by one.
+    std::mem::forget(findings);
     finish(&failures)
 }
