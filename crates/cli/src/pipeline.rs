@@ -10,7 +10,6 @@ use anyhow::{Context, bail};
 use chrono_tz::Tz;
 use mailtrail_analysis::classify::{Category, Classifier};
 use mailtrail_analysis::ticket_report::Delivery;
-use mailtrail_analysis::tickets::RowTicket;
 use mailtrail_analysis::{
     Finding, Outcome, PartialLog, Progress, Retention, RowFilter, ScanOptions, Window, WindowBy,
     outcomes_where,
@@ -323,35 +322,45 @@ pub fn select_with_tickets(loaded: &Loaded, settings: &Settings) -> Selection {
     let keep = |outcome: Outcome, is_notification: bool| {
         selected(outcome, is_notification) || (with_tickets && !is_notification)
     };
-    let all = loaded.pool.install(|| outcomes_where(&loaded.log, keep));
-    let assignment = settings.tickets.assign(&all);
+    let mut rows = loaded.pool.install(|| outcomes_where(&loaded.log, keep));
+    let assignment = settings.tickets.assign(&rows);
+    let mut tickets = assignment.rows;
     let mut deliveries = Vec::new();
-    let rows: Vec<_> = all
-        .into_iter()
-        .zip(assignment.rows)
-        .filter(|(r, ticket)| {
+    // Rows are large and many: they are filtered in place rather than
+    // moved into new vectors, which costs fresh memory at each step.
+    let selected_rows: Vec<bool> = rows
+        .iter()
+        .zip(&tickets)
+        .map(|(r, ticket)| {
             deliveries.extend(Delivery::from_row(r, ticket.ticket()));
             selected(r.outcome, r.is_notification) && settings.window.selects(r, settings.by)
         })
         .collect();
-    let (rows, tickets): (Vec<_>, Vec<RowTicket>) = rows.into_iter().unzip();
-    let findings = loaded
+    retain_where(&mut rows, &selected_rows);
+    retain_where(&mut tickets, &selected_rows);
+    let mut findings = loaded
         .pool
         .install(|| Finding::classify_all(rows, &settings.classifier));
-    let (findings, tickets): (Vec<Finding>, Vec<RowTicket>) = findings
-        .into_iter()
-        .zip(tickets)
-        .map(|(mut finding, ticket)| {
-            finding.ticket = ticket.ticket().map(str::to_string);
-            (finding, ticket)
-        })
-        .filter(|(f, _)| settings.filter.matches(f))
-        .unzip();
+    for (finding, ticket) in findings.iter_mut().zip(&tickets) {
+        finding.ticket = ticket.ticket().map(str::to_string);
+    }
+    let matching: Vec<bool> = findings
+        .iter()
+        .map(|f| settings.filter.matches(f))
+        .collect();
+    retain_where(&mut findings, &matching);
+    retain_where(&mut tickets, &matching);
     Selection {
         tickets: settings.tickets.meta(assignment.export, &tickets),
         findings,
         deliveries,
     }
+}
+
+/// Keeps the items whose flag is set.
+fn retain_where<T>(items: &mut Vec<T>, flags: &[bool]) {
+    let mut flag = flags.iter();
+    items.retain(|_| *flag.next().expect("one flag per item"));
 }
 
 /// Opens the report destination; the format defaults to a table on a
