@@ -560,21 +560,19 @@ fn message_rows(
     }
 }
 
-/// What every row of one message shares.
 /// True when a report that shows only `wanted` outcomes has a row for a
-/// recipient of this finished entry, or for the notifications it links
-/// to (marked as such through it).
+/// recipient of this finished entry.
 pub(crate) fn finished_record_matters(record: &MessageRecord, wanted: OutcomeSet) -> bool {
-    !record.notifications.is_empty()
-        || record.recipients.iter().any(|recipient| {
-            let probe = recipient
-                .terminal
-                .as_ref()
-                .is_some_and(|t| t.status == AttemptStatus::Probe);
-            !probe && wanted.contains(recipient_outcome(record, recipient))
-        })
+    record.recipients.iter().any(|recipient| {
+        let probe = recipient
+            .terminal
+            .as_ref()
+            .is_some_and(|t| t.status == AttemptStatus::Probe);
+        !probe && wanted.contains(recipient_outcome(record, recipient))
+    })
 }
 
+/// What every row of one message shares.
 fn base_row(
     host: &BStr,
     queue_id: &BStr,
@@ -708,6 +706,10 @@ fn id_time(mta: Mta, queue_id: &[u8]) -> Option<DateTime<Utc>> {
     }
 }
 
+/// How far apart the clocks of two hosts whose logs are read together may
+/// be, for deciding that a message cannot have been received in a window.
+const HOST_CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
 /// Which times a window query looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum WindowBy {
@@ -731,6 +733,28 @@ impl Window {
     /// True when `at` is inside the window.
     pub fn contains(&self, at: DateTime<Utc>) -> bool {
         self.since.is_none_or(|s| at >= s) && self.until.is_none_or(|u| at < u)
+    }
+
+    /// False when no row of the finished `record` can belong to the window
+    /// under `by` ([`Window::selects`]), whatever hop it turns out to
+    /// continue.
+    pub(crate) fn may_select(&self, record: &MessageRecord, by: WindowBy) -> bool {
+        match by {
+            // A row's failures are times of its entry's own lines.
+            WindowBy::Failure => {
+                self.since.is_none_or(|s| record.last_seen >= s)
+                    && self.until.is_none_or(|u| record.first_seen < u)
+            }
+            // A row's reception time is its entry's (from a line of it, or
+            // the time in its queue id), or that of an earlier hop, which
+            // handed the message over before this entry's first line, give
+            // or take the skew between the two hosts' clocks. An earlier hop
+            // may have held the message for days, so only an entry wholly
+            // before the window is known to be out of it.
+            WindowBy::Received => self
+                .since
+                .is_none_or(|s| record.last_seen >= s || record.first_seen + HOST_CLOCK_SKEW >= s),
+        }
     }
 
     /// True when the row belongs to the window under `by`.

@@ -7,7 +7,7 @@ use mailtrail_parse::{
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::outcome::{Outcome, OutcomeSet, finished_record_matters};
+use crate::outcome::{Outcome, OutcomeSet, Window, WindowBy, finished_record_matters};
 use crate::record::{Handoff, MessageKey, MessageRecord, key_into, split_key};
 
 /// How many unrecognised lines are kept as samples per partial log.
@@ -59,25 +59,47 @@ pub struct LineSample {
 /// Most mail is delivered, and a report of what was *not* delivered has no
 /// use for it: dropping a delivered message as soon as its last line is
 /// read keeps memory in proportion to the messages in flight and the
-/// failures, not to the size of the log.
+/// failures, not to the size of the log. A report over a window of a long
+/// log has no use for the failures outside it either.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Retention {
     /// Keep every entry (summaries, ticket joins, traces).
     #[default]
     Everything,
-    /// Keep only what a report of these outcomes needs: finished entries
-    /// with a recipient in one of them, entries that link to others, and
-    /// rejections only when [`Outcome::Rejected`] is among them.
-    Outcomes(OutcomeSet),
+    /// Keep only what a report of these outcomes in this window needs:
+    /// finished entries that may have a row with one of the outcomes in the
+    /// window ([`Window::selects`]), entries that link to others, and
+    /// rejections only when [`Outcome::Rejected`] is wanted.
+    Outcomes {
+        /// The outcomes reported.
+        wanted: OutcomeSet,
+        /// The window the rows are selected by.
+        window: Window,
+        /// Which times of a row the window looks at.
+        by: WindowBy,
+    },
 }
 
 impl Retention {
+    /// Keeps the entries a report of `wanted` outcomes needs, over all time.
+    pub fn outcomes(wanted: OutcomeSet) -> Retention {
+        Retention::Outcomes {
+            wanted,
+            window: Window::default(),
+            by: WindowBy::default(),
+        }
+    }
+
     /// What to do with a finished entry.
     fn decide(self, record: &MessageRecord) -> Keep {
         match self {
             Retention::Everything => Keep::Whole,
-            Retention::Outcomes(wanted) => {
-                if !record.is_finished() || finished_record_matters(record, wanted) {
+            Retention::Outcomes { wanted, window, by } => {
+                let has_row =
+                    || finished_record_matters(record, wanted) && window.may_select(record, by);
+                // Notifications are marked as such through the entry they
+                // are about: it is kept whatever its own rows.
+                if !record.is_finished() || !record.notifications.is_empty() || has_row() {
                     Keep::Whole
                 } else if record.has_next_hop() {
                     Keep::Origin
@@ -88,10 +110,18 @@ impl Retention {
         }
     }
 
-    fn keeps_rejections(self) -> bool {
+    /// Whether a rejection at `at` may be a row of the report.
+    fn keeps_rejection(self, at: DateTime<Utc>) -> bool {
         match self {
             Retention::Everything => true,
-            Retention::Outcomes(wanted) => wanted.contains(Outcome::Rejected),
+            Retention::Outcomes { wanted, window, by } => {
+                // A rejection row has no reception time, only a failure.
+                let in_window = match by {
+                    WindowBy::Failure => window.contains(at),
+                    WindowBy::Received => window == Window::default(),
+                };
+                wanted.contains(Outcome::Rejected) && in_window
+            }
         }
     }
 }
@@ -222,7 +252,7 @@ impl PartialLog {
             None => (event.at, event.at),
         });
         if let EventKind::Rejected(rejection) = &event.kind
-            && self.retention.keeps_rejections()
+            && self.retention.keeps_rejection(event.at)
         {
             self.rejections.push(RejectionRecord {
                 at: event.at,

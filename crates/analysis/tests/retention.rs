@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use mailtrail_analysis::{
-    Outcome, OutcomeSet, PartialLog, RecipientOutcome, Retention, ScanOptions, outcomes_where,
-    scan_bytes,
+    Outcome, OutcomeSet, PartialLog, RecipientOutcome, Retention, ScanOptions, Window, WindowBy,
+    outcomes_where, scan_bytes,
 };
 use mailtrail_parse::{ParserOptions, Tz};
 
@@ -37,7 +37,7 @@ fn undelivered_rows(log: &PartialLog) -> Vec<RecipientOutcome> {
 }
 
 fn undelivered() -> Retention {
-    Retention::Outcomes(Outcome::UNDELIVERED.into_iter().collect::<OutcomeSet>())
+    Retention::outcomes(Outcome::UNDELIVERED.into_iter().collect::<OutcomeSet>())
 }
 
 fn records(log: &PartialLog) -> usize {
@@ -162,4 +162,70 @@ fn a_handoff_is_kept_only_while_its_next_hop_is_in_the_input() {
     assert_eq!(handoffs(&["postfix/two-hosts/relay.log"]), Vec::new());
     // A content filter's next hop is on the same host, in the same file.
     assert!(!handoffs(&["postfix/content-filter.log"]).is_empty());
+}
+
+#[test]
+fn a_window_report_is_the_same_when_entries_outside_it_are_dropped() {
+    for (files, zone) in FIXTURES {
+        let everything = scan(files, *zone, 1 << 20, Retention::Everything);
+        let (first, last) = everything.span.expect("lines");
+        let at = |share: i32| first + (last - first) * share / 100;
+        let windows = [
+            Window {
+                since: Some(at(30)),
+                until: Some(at(60)),
+            },
+            Window {
+                since: Some(at(50)),
+                until: None,
+            },
+            Window {
+                since: None,
+                until: Some(at(40)),
+            },
+        ];
+        for window in windows {
+            for by in [WindowBy::Failure, WindowBy::Received] {
+                let in_window = |log: &PartialLog| -> Vec<RecipientOutcome> {
+                    undelivered_rows(log)
+                        .into_iter()
+                        .filter(|row| window.selects(row, by))
+                        .collect()
+                };
+                let expected = in_window(&everything);
+                let retention = Retention::Outcomes {
+                    wanted: Outcome::UNDELIVERED.into_iter().collect(),
+                    window,
+                    by,
+                };
+                for chunk_size in [1 << 20, 500] {
+                    let retained = scan(files, *zone, chunk_size, retention);
+                    assert_eq!(
+                        in_window(&retained),
+                        expected,
+                        "{files:?}, {window:?} by {by:?}, chunk size {chunk_size}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn failures_outside_the_window_are_dropped() {
+    let files = &["exim/incident/mainlog"];
+    let everything = scan(files, Tz::UTC, 1 << 20, Retention::Everything);
+    let (first, last) = everything.span.expect("lines");
+    let retention = |window| Retention::Outcomes {
+        wanted: Outcome::UNDELIVERED.into_iter().collect(),
+        window,
+        by: WindowBy::Failure,
+    };
+    let all_time = records(&scan(files, Tz::UTC, 1 << 20, retention(Window::default())));
+    let last_tenth = Window {
+        since: Some(last - (last - first) / 10),
+        until: None,
+    };
+    let in_window = records(&scan(files, Tz::UTC, 1 << 20, retention(last_tenth)));
+    assert!(in_window < all_time / 2, "{in_window} of {all_time}");
 }

@@ -162,13 +162,17 @@ fn parse_outcomes(list: &str) -> anyhow::Result<Vec<Outcome>> {
 
 impl Settings {
     /// What [`select_with_tickets`] needs kept of the finished entries:
-    /// only those with a selected outcome, unless tickets are joined (the
-    /// join looks at every message).
+    /// only those that may have a row with a selected outcome in the
+    /// window, unless tickets are joined (the join looks at every message).
     pub fn retention(&self) -> Retention {
         if self.tickets.is_active() {
             Retention::Everything
         } else {
-            Retention::Outcomes(self.outcomes.iter().copied().collect())
+            Retention::Outcomes {
+                wanted: self.outcomes.iter().copied().collect(),
+                window: self.window,
+                by: self.by,
+            }
         }
     }
 }
