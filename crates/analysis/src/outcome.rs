@@ -757,6 +757,32 @@ impl Window {
         }
     }
 
+    /// False when dropping the finished `record`, which lends its reception
+    /// facts to its next hops' rows (see `HopLinks`), changes no row in the
+    /// window under `by`: no such row can be in it, with those facts or
+    /// without them.
+    pub(crate) fn may_lend(&self, record: &MessageRecord, by: WindowBy) -> bool {
+        match by {
+            // A next hop fails after it was handed the message, give or
+            // take the skew between the two hosts' clocks.
+            WindowBy::Failure => self.until.is_none_or(|u| {
+                record.recipients.iter().any(|r| {
+                    r.terminal
+                        .as_ref()
+                        .is_some_and(|t| t.next_queue_id.is_some() && t.at < u + HOST_CLOCK_SKEW)
+                })
+            }),
+            // Such a row's reception time is this record's, when it has one;
+            // without it, the next hop's own, which is later (give or take
+            // the skew). A record received before the window is still
+            // needed: without it, its next hop's row would pass for
+            // received in the window.
+            WindowBy::Received => record
+                .received_at
+                .is_none_or(|t| self.until.is_none_or(|u| t < u + HOST_CLOCK_SKEW)),
+        }
+    }
+
     /// True when the row belongs to the window under `by`.
     pub fn selects(&self, row: &RecipientOutcome, by: WindowBy) -> bool {
         if self.since.is_none() && self.until.is_none() {

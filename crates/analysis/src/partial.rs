@@ -101,7 +101,7 @@ impl Retention {
                 // are about: it is kept whatever its own rows.
                 if !record.is_finished() || !record.notifications.is_empty() || has_row() {
                     Keep::Whole
-                } else if record.has_next_hop() {
+                } else if record.has_next_hop() && window.may_lend(record, by) {
                     Keep::Origin
                 } else {
                     Keep::Nothing

@@ -229,3 +229,49 @@ fn failures_outside_the_window_are_dropped() {
     let in_window = records(&scan(files, Tz::UTC, 1 << 20, retention(last_tenth)));
     assert!(in_window < all_time / 2, "{in_window} of {all_time}");
 }
+
+/// A next hop's row is reported as received when its first hop received
+/// the message: a window that starts between the two receptions must not
+/// lose the first hop, or the row would pass for received in the window.
+#[test]
+fn a_window_between_two_hops_keeps_the_first_hop() {
+    for files in [
+        &["postfix/content-filter.log"][..],
+        &["postfix/two-hosts/relay.log", "postfix/two-hosts/mx.log"],
+    ] {
+        let everything = scan(files, Tz::UTC, 1 << 20, Retention::Everything);
+        let mut times: Vec<_> = everything
+            .messages
+            .values()
+            .flatten()
+            .filter_map(|record| record.received_at)
+            .collect();
+        times.sort();
+        times.dedup();
+        for since in times {
+            for by in [WindowBy::Received, WindowBy::Failure] {
+                let window = Window {
+                    since: Some(since),
+                    until: Some(since + chrono::TimeDelta::hours(2)),
+                };
+                let in_window = |log: &PartialLog| -> Vec<RecipientOutcome> {
+                    undelivered_rows(log)
+                        .into_iter()
+                        .filter(|row| window.selects(row, by))
+                        .collect()
+                };
+                let retention = Retention::Outcomes {
+                    wanted: Outcome::UNDELIVERED.into_iter().collect(),
+                    window,
+                    by,
+                };
+                let retained = scan(files, Tz::UTC, 1 << 20, retention);
+                assert_eq!(
+                    in_window(&retained),
+                    in_window(&everything),
+                    "{files:?}, {window:?} by {by:?}"
+                );
+            }
+        }
+    }
+}
