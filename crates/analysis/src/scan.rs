@@ -135,7 +135,10 @@ pub fn scan_reader<R: Read>(mut reader: R, options: &ScanOptions) -> io::Result<
     let mut state = None;
     let mut base = 0u64;
     let mut carry = Vec::new();
-    let mut next = read_block(&mut reader, &mut carry, block_size);
+    // The block just parsed is refilled with the one after next: a fresh
+    // block of tens of MiB each time costs a page fault for every 4 KiB.
+    let mut spare = Vec::new();
+    let mut next = read_block(&mut reader, &mut carry, Vec::new(), block_size);
     loop {
         let block = match std::mem::replace(&mut next, Ok(Vec::new())) {
             Ok(block) if block.is_empty() => break,
@@ -150,12 +153,18 @@ pub fn scan_reader<R: Read>(mut reader: R, options: &ScanOptions) -> io::Result<
         let mut scanned = None;
         rayon::in_place_scope(|scope| {
             scope.spawn(|_| scanned = Some(scan_block(&block, base, state, options)));
-            next = read_block(&mut reader, &mut carry, block_size);
+            next = read_block(
+                &mut reader,
+                &mut carry,
+                std::mem::take(&mut spare),
+                block_size,
+            );
         });
         let (partial, end_state) = scanned.expect("the scope waits for the scan");
         log = log.merge(partial);
         state = Some(end_state);
         base += block.len() as u64;
+        spare = block;
     }
     Ok(log)
 }
@@ -164,16 +173,23 @@ pub fn scan_reader<R: Read>(mut reader: R, options: &ScanOptions) -> io::Result<
 /// ending after a newline that is followed by the start of a new entry
 /// (not a continuation line); the rest stays in `carry` for the next
 /// block. Empty at the end of the input. On an error, what was read is
-/// left in `carry`.
+/// left in `carry`. The block is read into `buffer`, whose contents are
+/// discarded and whose memory is reused.
 fn read_block<R: Read>(
     reader: &mut R,
     carry: &mut Vec<u8>,
+    mut buffer: Vec<u8>,
     block_size: usize,
 ) -> io::Result<Vec<u8>> {
-    let mut buffer = std::mem::take(carry);
+    buffer.clear();
+    buffer.append(carry);
     let mut wanted = block_size;
     loop {
-        let missing = wanted.saturating_sub(buffer.len()) as u64;
+        let missing = wanted.saturating_sub(buffer.len());
+        // Room for the whole block at once: grown by doubling, a block's
+        // buffer would end up to twice its size.
+        buffer.reserve_exact(missing);
+        let missing = missing as u64;
         // `read_to_end` keeps what it read before an error, and grows the
         // buffer without zeroing it first.
         match reader.by_ref().take(missing).read_to_end(&mut buffer) {
@@ -185,7 +201,8 @@ fn read_block<R: Read>(
             }
         }
         if let Some(cut) = entry_boundary(&buffer) {
-            *carry = buffer.split_off(cut);
+            carry.extend_from_slice(&buffer[cut..]);
+            buffer.truncate(cut);
             return Ok(buffer);
         }
         // One entry longer than a block: read on until it ends.
