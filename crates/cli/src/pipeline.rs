@@ -163,9 +163,10 @@ fn parse_outcomes(list: &str) -> anyhow::Result<Vec<Outcome>> {
 impl Settings {
     /// What [`select_with_tickets`] needs kept of the finished entries:
     /// only those that may have a row with a selected outcome in the
-    /// window, unless tickets are joined (the join looks at every message).
+    /// window, unless a ticket export is joined (the join looks at every
+    /// message).
     pub fn retention(&self) -> Retention {
-        if self.tickets.is_active() {
+        if self.tickets.joins_export() {
             Retention::Everything
         } else {
             Retention::Outcomes {

@@ -33,6 +33,13 @@ impl TicketSettings {
         !self.extractor.is_empty() || self.export.is_some()
     }
 
+    /// True when a row's ticket may depend on other rows: the export join
+    /// matches its entries against every row of the input. Patterns look at
+    /// one row at a time.
+    pub fn joins_export(&self) -> bool {
+        self.export.is_some()
+    }
+
     /// A ticket for every row (all `None` when no source was given).
     pub fn assign(&self, rows: &[RecipientOutcome]) -> Assignment {
         if !self.is_active() {
