@@ -428,7 +428,7 @@ pub struct Metadata {
 
 impl Metadata {
     pub fn new(
-        loaded: Loaded,
+        loaded: &mut Loaded,
         settings: &Settings,
         findings: &[Finding],
     ) -> (Metadata, Vec<String>) {
@@ -448,7 +448,7 @@ impl Metadata {
                 unrecognised: log.counts.unrecognised_total(),
                 unrecognised_by_reason: log.counts.unrecognised.iter().copied().collect(),
             },
-            files: loaded.files,
+            files: std::mem::take(&mut loaded.files),
             log_zone: settings.log_zone.name().to_string(),
             log_zone_source: settings.log_zone_source,
             report_zone: settings.report_zone.name().to_string(),
@@ -480,8 +480,8 @@ impl Metadata {
         // small records one by one took seconds (and even a retained log's
         // hundred thousand failures cost 0.4 s of cache misses), and the
         // process is about to return the memory whole.
-        std::mem::forget(loaded.log);
-        (metadata, loaded.failures)
+        std::mem::forget(std::mem::take(&mut loaded.log));
+        (metadata, std::mem::take(&mut loaded.failures))
     }
 
     /// The metadata as `# ` lines on stderr.

@@ -7,6 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use mailtrail_analysis::RecipientOutcome;
 use mailtrail_analysis::classify::Classification;
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// Output format.
@@ -132,33 +133,81 @@ fn one_line(text: &str) -> String {
     }
 }
 
-/// Writes rows in `format` as they come, so that a large report is never
-/// held whole (except for a table, whose columns are as wide as their
-/// widest cell). `metadata` goes into the document for JSON formats; for
-/// table and CSV the caller prints it to stderr.
+/// Writes the `count` rows that `row` makes, in `format`, without holding
+/// them all (except for a table, whose columns are as wide as their widest
+/// cell). CSV and NDJSON rows are made and formatted in batches on `pool`
+/// and written in order. `metadata` goes into the
+/// document for JSON formats; for table and CSV the caller prints it to
+/// stderr.
 pub fn write_rows<W: Write, M: Serialize>(
     out: &mut W,
     format: Format,
-    rows: impl IntoIterator<Item = ReportRow>,
+    count: usize,
+    row: impl Fn(usize) -> ReportRow + Sync,
     metadata: &M,
+    pool: &rayon::ThreadPool,
 ) -> io::Result<()> {
     match format {
         Format::Csv => {
-            let mut writer = csv::Writer::from_writer(out);
-            let mut any = false;
-            for row in rows {
-                writer.serialize(row).map_err(csv_to_io)?;
-                any = true;
-            }
-            if !any {
-                writer.write_record(COLUMNS)?;
-            }
-            writer.flush()
+            let mut header = csv::Writer::from_writer(&mut *out);
+            header.write_record(COLUMNS)?;
+            header.flush()?;
+            drop(header);
+            write_in_batches(out, pool, count, |rows, buffer| {
+                let mut writer = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(buffer);
+                for index in rows {
+                    writer.serialize(row(index)).map_err(csv_to_io)?;
+                }
+                writer.flush()
+            })
         }
-        Format::Json => write_json_document(out, metadata, &RowsOnce::new(rows)),
-        Format::Ndjson => write_ndjson(out, metadata, rows),
-        Format::Table => write_table(out, &rows.into_iter().collect::<Vec<_>>()),
+        Format::Json => write_json_document(out, metadata, &RowsOnce::new((0..count).map(row))),
+        Format::Ndjson => {
+            write_ndjson(out, metadata, std::iter::empty::<ReportRow>())?;
+            write_in_batches(out, pool, count, |rows, buffer| {
+                for index in rows {
+                    serde_json::to_writer(&mut *buffer, &row(index))?;
+                    buffer.push(b'\n');
+                }
+                Ok(())
+            })
+        }
+        Format::Table => write_table(out, &(0..count).map(row).collect::<Vec<_>>()),
     }
+}
+
+/// Rows per batch formatted on one thread.
+const BATCH_ROWS: usize = 4096;
+
+/// Formats rows `0..count` in batches on `pool`, a few batches per thread
+/// at a time, and writes them in order.
+fn write_in_batches<W: Write>(
+    out: &mut W,
+    pool: &rayon::ThreadPool,
+    count: usize,
+    format: impl Fn(std::ops::Range<usize>, &mut Vec<u8>) -> io::Result<()> + Sync,
+) -> io::Result<()> {
+    let round = BATCH_ROWS * 4 * pool.current_num_threads();
+    for start in (0..count).step_by(round) {
+        let end = (start + round).min(count);
+        let firsts: Vec<usize> = (start..end).step_by(BATCH_ROWS).collect();
+        let buffers: Vec<io::Result<Vec<u8>>> = pool.install(|| {
+            firsts
+                .into_par_iter()
+                .map(|first| {
+                    let mut buffer = Vec::new();
+                    format(first..(first + BATCH_ROWS).min(end), &mut buffer)?;
+                    Ok(buffer)
+                })
+                .collect()
+        });
+        for buffer in buffers {
+            out.write_all(&buffer?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Serialises the rows of an iterator as a JSON array, once, without

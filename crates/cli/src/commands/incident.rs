@@ -127,7 +127,7 @@ pub fn run(args: IncidentArgs) -> anyhow::Result<ExitCode> {
         min_failures: args.min_failures.max(1),
     };
 
-    let loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
+    let mut loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
     let findings = select(&loaded, &settings);
     let mut incidents = find_incidents(&findings, &loaded.log, &settings.classifier, &options);
     // The window selects incidents by their failures: an incident is shown
@@ -141,7 +141,7 @@ pub fn run(args: IncidentArgs) -> anyhow::Result<ExitCode> {
         IncidentFormat::Markdown => write_markdown(&mut out, &args, &incidents, &samples, zone)?,
         IncidentFormat::Json => {}
     }
-    let (metadata, failures) = Metadata::new(loaded, &settings, &findings);
+    let (metadata, failures) = Metadata::new(&mut loaded, &settings, &findings);
     if args.format == IncidentFormat::Json {
         #[derive(Serialize)]
         struct Document<'a> {

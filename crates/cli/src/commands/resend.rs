@@ -127,7 +127,7 @@ pub fn run(args: ResendArgs) -> anyhow::Result<ExitCode> {
     let settings =
         Settings::new(&args.input, &args.window, &args.filter)?.with_tickets(&args.tickets)?;
     let (mut out, format) = open_output(&args.output)?;
-    let loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
+    let mut loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
     let selection = select_with_tickets(&loaded, &settings);
     let list = resend_list(&selection.findings, &selection.deliveries);
     let rows: Vec<ResendRow> = list
@@ -135,7 +135,7 @@ pub fn run(args: ResendArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|e| to_row(e, settings.report_zone))
         .collect();
-    let (mut base, failures) = Metadata::new(loaded, &settings, &selection.findings);
+    let (mut base, failures) = Metadata::new(&mut loaded, &settings, &selection.findings);
     base.tickets = selection.tickets;
     let retry = rows.iter().filter(|r| r.action == "retry").count();
     let metadata = ResendMetadata {

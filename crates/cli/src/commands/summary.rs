@@ -82,11 +82,11 @@ pub(crate) fn counted(settings: &Settings) -> impl Fn(&Finding) -> bool + '_ {
 
 /// The metadata of a counting report: `counts` are the rows it counted.
 pub(crate) fn metadata(
-    loaded: Loaded,
+    mut loaded: Loaded,
     settings: &Settings,
     counts: &Counts,
 ) -> (Metadata, Vec<String>) {
-    let (mut metadata, failures) = Metadata::new(loaded, settings, &[]);
+    let (mut metadata, failures) = Metadata::new(&mut loaded, settings, &[]);
     metadata.rows = counts.total() as usize;
     for outcome in Outcome::ALL {
         let n = counts.outcome(outcome);

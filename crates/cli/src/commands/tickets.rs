@@ -159,7 +159,7 @@ pub fn run(args: TicketsArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let (mut out, format) = open_output(&args.output)?;
-    let loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
+    let mut loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
     let selection = select_with_tickets(&loaded, &settings);
     let summaries = ticket_summaries(&selection.findings, &selection.deliveries);
     let rows: Vec<TicketRow> = summaries
@@ -171,7 +171,7 @@ pub fn run(args: TicketsArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|f| f.ticket.is_none() && !f.outcome.is_notification)
         .count();
-    let (mut base, failures) = Metadata::new(loaded, &settings, &selection.findings);
+    let (mut base, failures) = Metadata::new(&mut loaded, &settings, &selection.findings);
     base.tickets = selection.tickets;
     let lost = rows.iter().filter(|r| r.status == "lost").count();
     let metadata = TicketsMetadata {

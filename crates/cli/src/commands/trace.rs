@@ -130,7 +130,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     filter.include_notifications = true;
     let settings = Settings::new(&args.input, &window, &filter)?.with_tickets(&args.tickets)?;
     let (mut out, format) = open_output(&args.output)?;
-    let loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
+    let mut loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
     let selection = select_with_tickets(&loaded, &settings);
     let query = args.query.trim();
     let findings = &selection.findings;
@@ -252,7 +252,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
 
     let messages = traced.iter().map(|s| s.messages.len()).sum();
     let lines_quoted = traced.iter().map(|s| s.lines.len()).sum();
-    let (base, failures) = Metadata::new(loaded, &settings, findings);
+    let (base, failures) = Metadata::new(&mut loaded, &settings, findings);
     let mut base = base;
     base.tickets = selection.tickets;
     let metadata = TraceMetadata {

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
+use mailtrail_analysis::Finding;
 
 use crate::args::{FilterArgs, InputArgs, OutputArgs, TicketArgs, WindowArgs};
 use crate::pipeline::{Metadata, Settings, finish, load, open_output, select_with_tickets};
@@ -36,23 +37,31 @@ pub fn run(args: UndeliveredArgs) -> anyhow::Result<ExitCode> {
         Settings::new(&args.input, &args.window, &args.filter)?.with_tickets(&args.tickets)?;
     // Open the output before the work, so a bad path fails fast.
     let (mut out, format) = open_output(&args.output)?;
-    let loaded = load(&args.input, settings.log_zone, settings.retention())?;
+    let mut loaded = load(&args.input, settings.log_zone, settings.retention())?;
     let selection = select_with_tickets(&loaded, &settings);
     let findings = selection.findings;
-    let (mut metadata, failures) = Metadata::new(loaded, &settings, &findings);
+    let (mut metadata, failures) = Metadata::new(&mut loaded, &settings, &findings);
     metadata.tickets = selection.tickets;
     if matches!(format, Format::Table | Format::Csv) {
         metadata.print();
     }
-    let rows = findings.iter().map(|f| {
+    let row = |index: usize| {
+        let finding: &Finding = &findings[index];
         ReportRow::new(
-            &f.outcome,
-            ClassColumns::from(f.class.as_ref()),
-            f.ticket.clone(),
+            &finding.outcome,
+            ClassColumns::from(finding.class.as_ref()),
+            finding.ticket.clone(),
             settings.report_zone,
         )
-    });
-    write_rows(&mut out, format, rows, &metadata)?;
+    };
+    write_rows(
+        &mut out,
+        format,
+        findings.len(),
+        row,
+        &metadata,
+        &loaded.pool,
+    )?;
     out.flush()?;
     // As with the log (see `Metadata::new`): the process ends now, so the
     // rows are not freed one by one.
