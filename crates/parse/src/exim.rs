@@ -10,6 +10,7 @@ use bstr::BStr;
 use crate::event::{
     Attempt, AttemptStatus, Body, EventKind, Lifecycle, Reception, RejectStage, Rejection,
 };
+use crate::find::known_prefix;
 use crate::id::is_exim_id;
 use crate::smtp::SmtpReply;
 use crate::time::{CivilStamp, parse_fraction, parse_iso_datetime, parse_offset};
@@ -641,10 +642,8 @@ fn message_line(text: &[u8]) -> Body<'_> {
         (b"retry", "retry note"),
         (b"cwd=", "arguments"),
     ];
-    for (prefix, label) in KNOWN {
-        if text.starts_with(prefix) {
-            return Body::Irrelevant(label);
-        }
+    if let Some(label) = known_prefix(text, KNOWN) {
+        return Body::Irrelevant(label);
     }
     Body::Unrecognised("unknown message line")
 }
@@ -783,10 +782,8 @@ fn no_id_line(text: &[u8]) -> Body<'_> {
         (b"Start ", "queue run"),
         (b"End ", "queue run"),
     ];
-    for (prefix, label) in KNOWN {
-        if text.starts_with(prefix) {
-            return Body::Irrelevant(label);
-        }
+    if let Some(label) = known_prefix(text, KNOWN) {
+        return Body::Irrelevant(label);
     }
     if find_fixed!(text, b"authenticator failed").is_some()
         || find_fixed!(text, b"sender verify").is_some()
