@@ -208,7 +208,8 @@ pub fn outcomes_where(
     // order of messages that tie in the final sort (two Postfix instances
     // of one host reusing a short queue id in the same second).
     entries.par_sort_unstable_by_key(|&(key, _)| key);
-    let links = HopLinks::new(&entries, &log.handoffs);
+    let handoffs: Vec<&Handoff> = log.handoffs().collect();
+    let links = HopLinks::new(&entries, &handoffs);
     let mut rows: Vec<RecipientOutcome> = entries
         .par_iter()
         .flat_map_iter(|&(key, records)| {
@@ -305,7 +306,7 @@ type Segment<'a> = (&'a [u8], usize);
 type Entry<'a> = (&'a [u8], &'a [MessageRecord]);
 
 impl<'a> HopLinks<'a> {
-    fn new(entries: &[Entry<'a>], handoffs: &'a [Handoff]) -> HopLinks<'a> {
+    fn new(entries: &[Entry<'a>], handoffs: &[&'a Handoff]) -> HopLinks<'a> {
         // Only queue ids that some record points to (a next hop, a
         // notification) are looked up: index just those, not every message.
         let mut wanted: HashSet<&'a [u8]> = HashSet::default();
@@ -319,7 +320,7 @@ impl<'a> HopLinks<'a> {
                 wanted.extend(next_hops.map(|id| id.as_bytes()));
             }
         }
-        for handoff in handoffs {
+        for &handoff in handoffs {
             wanted.extend(handoff.notifications.iter().map(|(_, id)| id.as_bytes()));
             wanted.extend(handoff.next_hops.iter().map(|(id, _)| id.as_bytes()));
         }
@@ -376,7 +377,7 @@ impl<'a> HopLinks<'a> {
                 }
             }
         }
-        for handoff in handoffs {
+        for &handoff in handoffs {
             let key = &handoff.key[..];
             for (_, notification) in &handoff.notifications {
                 if let Some((found, _)) = find_hop(&by_queue_id, key_prefix(key), notification) {

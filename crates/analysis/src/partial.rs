@@ -134,6 +134,43 @@ enum Keep {
     Nothing,
 }
 
+/// Handoffs in segments of fixed capacity: a log has one for every message
+/// relayed with a queue id, a growing vector of them was copied to fresh
+/// memory at every doubling, and merging two logs moves segments rather
+/// than handoffs. Their order does not matter (see `HopLinks`).
+#[derive(Clone, Debug, Default)]
+struct Handoffs(Vec<Vec<Handoff>>);
+
+impl Handoffs {
+    const SEGMENT: usize = 1024;
+
+    fn push(&mut self, handoff: Handoff) {
+        match self.0.last_mut() {
+            Some(segment) if segment.len() < segment.capacity() => segment.push(handoff),
+            _ => {
+                let mut segment = Vec::with_capacity(Self::SEGMENT);
+                segment.push(handoff);
+                self.0.push(segment);
+            }
+        }
+    }
+
+    fn append(&mut self, later: Handoffs) {
+        self.0.extend(later.0);
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Handoff) -> bool) {
+        for segment in &mut self.0 {
+            segment.retain(&mut keep);
+        }
+        self.0.retain(|segment| !segment.is_empty());
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Handoff> {
+        self.0.iter().flatten()
+    }
+}
+
 /// How long after a host's first line in a stretch an entry must have been
 /// opened ([`Event::opens_entry`]) for the stretch to be sure it holds all
 /// of the entry's lines.
@@ -167,9 +204,9 @@ pub struct PartialLog {
     pub span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// The first unrecognised lines.
     pub unrecognised_samples: Vec<LineSample>,
-    /// Finished entries cut down to what their next hops' rows need, in
-    /// the order they were finished; only with [`Retention::Outcomes`].
-    pub handoffs: Vec<Handoff>,
+    /// Finished entries cut down to what their next hops' rows need; only
+    /// with [`Retention::Outcomes`].
+    handoffs: Handoffs,
     /// Per Postfix long queue id first seen here: how many whole years
     /// after the time the id encodes (see
     /// [`year_shift_from_long_ids`](crate::year_shift_from_long_ids)).
@@ -189,6 +226,12 @@ impl PartialLog {
             retention,
             ..PartialLog::default()
         }
+    }
+
+    /// The finished entries kept only for what their next hops' rows borrow
+    /// from them ([`Handoff`]), in no particular order.
+    pub fn handoffs(&self) -> impl Iterator<Item = &Handoff> {
+        self.handoffs.iter()
     }
 
     /// Drops the finished entries the retention does not keep. Run once
@@ -217,7 +260,7 @@ impl PartialLog {
             .keys()
             .map(|key| split_key(key).1.as_bytes())
             .collect();
-        self.handoffs.retain(|handoff| {
+        self.handoffs.retain(|handoff: &Handoff| {
             let linked = handoff.next_hops.iter().map(|(id, _)| id);
             let notified = handoff.notifications.iter().map(|(_, id)| id);
             linked
@@ -374,7 +417,7 @@ impl PartialLog {
             }
         }
         self.rejections.extend(later.rejections);
-        self.handoffs.extend(later.handoffs);
+        self.handoffs.append(later.handoffs);
         self.counts.add(&later.counts);
         self.clock.add(&later.clock);
         self.span = match (self.span, later.span) {

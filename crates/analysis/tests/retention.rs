@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use mailtrail_analysis::{
-    Outcome, OutcomeSet, PartialLog, RecipientOutcome, Retention, ScanOptions, Window, WindowBy,
-    outcomes_where, scan_bytes,
+    Handoff, Outcome, OutcomeSet, PartialLog, RecipientOutcome, Retention, ScanOptions, Window,
+    WindowBy, outcomes_where, scan_bytes,
 };
 use mailtrail_parse::{ParserOptions, Tz};
 
@@ -151,7 +151,12 @@ fn a_retried_postfix_entry_is_not_taken_for_a_new_one() {
 
 #[test]
 fn a_handoff_is_kept_only_while_its_next_hop_is_in_the_input() {
-    let handoffs = |files: &[&str]| scan(files, Tz::UTC, 1 << 20, undelivered()).handoffs;
+    let handoffs = |files: &[&str]| -> Vec<Handoff> {
+        scan(files, Tz::UTC, 1 << 20, undelivered())
+            .handoffs()
+            .cloned()
+            .collect()
+    };
     // relay1 hands mail to mx1 with `queued as`: with mx1's log in the
     // input, mx1's failed entries take their reception facts from relay1's
     // delivered ones, which are kept as handoffs only.
