@@ -98,10 +98,13 @@ impl Retention {
                 let has_row =
                     || finished_record_matters(record, wanted) && window.may_select(record, by);
                 // Notifications are marked as such through the entry they
-                // are about: it is kept whatever its own rows.
-                if !record.is_finished() || !record.notifications.is_empty() || has_row() {
+                // are about: its handoff keeps that link whatever its own
+                // rows.
+                if !record.is_finished() || has_row() {
                     Keep::Whole
-                } else if record.has_next_hop() && window.may_lend(record, by) {
+                } else if (record.has_next_hop() && window.may_lend(record, by))
+                    || !record.notifications.is_empty()
+                {
                     Keep::Origin
                 } else {
                     Keep::Nothing

@@ -21,9 +21,10 @@ pub type MessageKey = Box<[u8]>;
 /// What is kept of a finished queue entry that no report row comes from,
 /// but whose recipients were handed to a next hop that gave them a queue id
 /// (a content filter, a relay): when that hop's entry is in the input, its
-/// rows report the message as this entry received it. A fraction of a
-/// [`MessageRecord`]'s size, because a log has one for every message
-/// relayed this way.
+/// rows report the message as this entry received it. Also kept for an
+/// entry that caused notifications (bounces, delay warnings), which are
+/// marked as such through it. A fraction of a [`MessageRecord`]'s size,
+/// because a log has one for every message relayed this way.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Handoff {
     /// The entry's key.

@@ -280,3 +280,54 @@ fn a_window_between_two_hops_keeps_the_first_hop() {
         }
     }
 }
+
+/// A bounce that fails inside the window, about a message that failed
+/// before it: the bounce is a notification only through the message it is
+/// about, which has no row in the window.
+const BOUNCE_OF_AN_EARLIER_FAILURE: &str = "\
+Oct 20 10:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 10:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 10:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 10:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 10:00:01 mx1 postfix/cleanup[101]: 3C4D5E6F7A: message-id=<20241020100001.3C4D5E6F7A@mx1.example.com>
+Oct 20 10:00:01 mx1 postfix/bounce[104]: 1A2B3C4D5E: sender non-delivery notification: 3C4D5E6F7A
+Oct 20 10:00:01 mx1 postfix/qmgr[102]: 3C4D5E6F7A: from=<>, size=2000, nrcpt=1 (queue active)
+Oct 20 10:00:01 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 10:00:02 mx1 postfix/smtp[103]: 3C4D5E6F7A: to=<alice@example.com>, relay=app.example.com[192.0.2.10]:25, delay=1, delays=0/0/0/1, dsn=4.0.0, status=deferred (host app.example.com[192.0.2.10] said: 450 4.0.0 Try again later (in reply to RCPT TO command))
+Oct 20 12:00:02 mx1 postfix/smtp[103]: 3C4D5E6F7A: to=<alice@example.com>, relay=app.example.com[192.0.2.10]:25, delay=7202, delays=7200/0/0/1, dsn=5.0.0, status=bounced (host app.example.com[192.0.2.10] said: 550 5.0.0 Mailbox unavailable (in reply to RCPT TO command))
+Oct 20 12:00:02 mx1 postfix/qmgr[102]: 3C4D5E6F7A: removed
+";
+
+#[test]
+fn a_notification_keeps_its_mark_when_its_message_is_out_of_the_window() {
+    let at = |hour| {
+        chrono::NaiveDate::from_ymd_opt(2024, 10, 20)
+            .and_then(|d| d.and_hms_opt(hour, 0, 0))
+            .expect("valid")
+            .and_utc()
+    };
+    let window = Window {
+        since: Some(at(11)),
+        until: Some(at(13)),
+    };
+    let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
+    options.year = Some(2024);
+    options.retention = Retention::Outcomes {
+        wanted: Outcome::UNDELIVERED.into_iter().collect(),
+        window,
+        by: WindowBy::Failure,
+    };
+    let mut log = scan_bytes(BOUNCE_OF_AN_EARLIER_FAILURE.as_bytes(), &options);
+    log.settle();
+    let rows: Vec<RecipientOutcome> = undelivered_rows(&log)
+        .into_iter()
+        .filter(|row| window.selects(row, WindowBy::Failure))
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].queue_id, "3C4D5E6F7A");
+    assert!(rows[0].is_notification, "{rows:?}");
+    // The message the bounce is about has no row in the window: only its
+    // handoff is left.
+    assert!(!log.messages.keys().any(|k| k.ends_with(b"1A2B3C4D5E")));
+    assert_eq!(log.handoffs().count(), 1);
+}
