@@ -1109,16 +1109,13 @@ impl<'a> Fields<'a> {
                 Some(close) => {
                     let tail = &after[close + 1..];
                     // Skip junk glued to the value (`<a@b>>`).
-                    let junk = tail.iter().take_while(|&&b| b != b',' && b != b' ').count();
+                    let junk = memchr::memchr2(b',', b' ', tail).unwrap_or(tail.len());
                     (&after[1..close], &tail[junk..])
                 }
                 None => (&after[1..], &after[after.len()..]),
             }
         } else {
-            let end = after
-                .iter()
-                .position(|&b| b == b',' || b == b' ')
-                .unwrap_or(after.len());
+            let end = memchr::memchr2(b',', b' ', after).unwrap_or(after.len());
             (&after[..end], &after[end..])
         };
         self.rest = rest;
@@ -1133,6 +1130,15 @@ impl<'a> Fields<'a> {
 fn angle_end(text: &[u8]) -> Option<usize> {
     /// Addresses are far shorter; beyond this a stray `"` is assumed.
     const QUOTED_LOOKAHEAD: usize = 1024;
+    // Almost every value is a plain `<address>`: when the first of `<`,
+    // `>` and `"` after the opening bracket is a `>`, it is the close, for
+    // both readings below.
+    let inner = text.get(1..)?;
+    if let Some(at) = memchr::memchr3(b'<', b'>', b'"', inner)
+        && inner[at] == b'>'
+    {
+        return Some(at + 1);
+    }
     let (mut depth, mut plain_depth) = (0usize, 0usize);
     let mut quoted = false;
     let mut plain_close = None;

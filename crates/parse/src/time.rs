@@ -35,9 +35,22 @@ pub struct CivilStamp {
     pub offset_seconds: Option<i32>,
 }
 
+/// The date of the previous stamp: lines come in runs of the same day, and
+/// building a date costs more than comparing three numbers.
+type LastDate = Option<((i32, u8, u8), NaiveDate)>;
+
 impl CivilStamp {
-    fn naive(&self, year: i32) -> Option<NaiveDateTime> {
-        let date = NaiveDate::from_ymd_opt(year, u32::from(self.month), u32::from(self.day))?;
+    fn naive(&self, year: i32, last_date: &mut LastDate) -> Option<NaiveDateTime> {
+        let day = (year, self.month, self.day);
+        let date = match *last_date {
+            Some((seen, date)) if seen == day => date,
+            _ => {
+                let date =
+                    NaiveDate::from_ymd_opt(year, u32::from(self.month), u32::from(self.day))?;
+                *last_date = Some((day, date));
+                date
+            }
+        };
         // A leap second is folded into the last nanosecond of the minute.
         let (second, nanos) = if self.second >= 60 {
             (59, 999_999_999)
@@ -113,6 +126,7 @@ pub struct Clock {
     /// throughout, keyed by its first instant: resolving through the zone
     /// database costs tens of nanoseconds, and log lines come in runs.
     hour_cache: Option<(NaiveDateTime, FixedOffset)>,
+    last_date: LastDate,
 }
 
 impl Clock {
@@ -123,6 +137,7 @@ impl Clock {
             state: ClockState::default(),
             stats: ClockStats::default(),
             hour_cache: None,
+            last_date: None,
         }
     }
 
@@ -164,7 +179,7 @@ impl Clock {
                 self.infer_year(stamp.month)?
             }
         };
-        let Some(naive) = stamp.naive(year) else {
+        let Some(naive) = stamp.naive(year, &mut self.last_date) else {
             self.stats.invalid += 1;
             return None;
         };
