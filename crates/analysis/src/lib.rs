@@ -8,8 +8,9 @@
 //! associative, so the result equals a sequential scan); [`scan_reader`]
 //! streams compressed input or stdin in blocks parsed the same way. A
 //! [`Retention`] other than everything drops finished messages a report
-//! has no row for while scanning, so memory follows the failures and the
-//! messages in flight. [`outcomes`] turns the merged log
+//! has no row for while scanning (delivered, or outside its window), so
+//! memory follows the failures reported and the messages in flight.
+//! [`outcomes`] turns the merged log
 //! into one [`RecipientOutcome`] per (message, recipient), and a [`Window`]
 //! selects rows by failure or reception time.
 //!

@@ -132,7 +132,8 @@ impl Retention {
 /// How much of a finished entry is kept.
 enum Keep {
     Whole,
-    /// Only what a next hop's rows borrow from it ([`Handoff`]).
+    /// Only what other entries' rows need from it: reception facts for
+    /// its next hops, the link that marks its notifications ([`Handoff`]).
     Origin,
     Nothing,
 }
@@ -207,8 +208,8 @@ pub struct PartialLog {
     pub span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// The first unrecognised lines.
     pub unrecognised_samples: Vec<LineSample>,
-    /// Finished entries cut down to what their next hops' rows need; only
-    /// with [`Retention::Outcomes`].
+    /// Finished entries cut down to what other entries' rows need from
+    /// them; only with [`Retention::Outcomes`].
     handoffs: Handoffs,
     /// Per Postfix long queue id first seen here: how many whole years
     /// after the time the id encodes (see
@@ -231,7 +232,7 @@ impl PartialLog {
         }
     }
 
-    /// The finished entries kept only for what their next hops' rows borrow
+    /// The finished entries kept only for what other entries' rows need
     /// from them ([`Handoff`]), in no particular order.
     pub fn handoffs(&self) -> impl Iterator<Item = &Handoff> {
         self.handoffs.iter()
