@@ -10,6 +10,7 @@ use bstr::BStr;
 use crate::event::{
     Attempt, AttemptStatus, Body, EventKind, Lifecycle, Reception, RejectStage, Rejection,
 };
+use crate::find::known_prefix;
 use crate::id::is_exim_id;
 use crate::smtp::SmtpReply;
 use crate::time::{CivilStamp, parse_fraction, parse_iso_datetime, parse_offset};
@@ -114,24 +115,38 @@ fn flag_line(text: &[u8]) -> Option<Body<'_>> {
 }
 
 /// Keys that may follow an address on delivery lines. An address section
-/// ends at the first token that starts with one of them.
-const DELIVERY_KEYS: &[&[u8]] = &[
-    b"R=", b"T=", b"F=", b"P=", b"Q=", b"H=", b"S=", b"I=", b"X=", b"CV=", b"DN=", b"C=", b"QT=",
-    b"DT=", b"K", b"L", b"PS=", b"A=", b"ST=", b"SRS=", b"PRX=", b"DKIM=",
-];
-
+/// ends at the first token that starts with one of them: `KEY=` fields and
+/// the bare flags `K` and `L` (alone, or with `*`, `-` or `.`).
 fn is_delivery_key(token: &[u8]) -> bool {
-    DELIVERY_KEYS.iter().any(|key| {
-        if key.ends_with(b"=") {
-            token.starts_with(key)
-        } else {
-            // Bare flags must match the whole token.
-            token == *key
-                || (token.len() == 2
-                    && token.starts_with(key)
-                    && matches!(token[1], b'*' | b'-' | b'.'))
-        }
-    })
+    // Key names are at most four bytes, so only the first five can hold
+    // the `=`; matching the name is one length switch instead of a
+    // comparison per key.
+    let head = &token[..token.len().min(5)];
+    if let Some(eq) = memchr::memchr(b'=', head) {
+        return matches!(
+            &token[..eq],
+            b"R" | b"T"
+                | b"F"
+                | b"P"
+                | b"Q"
+                | b"H"
+                | b"S"
+                | b"I"
+                | b"X"
+                | b"CV"
+                | b"DN"
+                | b"C"
+                | b"QT"
+                | b"DT"
+                | b"PS"
+                | b"A"
+                | b"ST"
+                | b"SRS"
+                | b"PRX"
+                | b"DKIM"
+        );
+    }
+    matches!(token, [b'K' | b'L'] | [b'K' | b'L', b'*' | b'-' | b'.'])
 }
 
 /// Splits `address[ (parent)][ <original>]`.
@@ -641,10 +656,8 @@ fn message_line(text: &[u8]) -> Body<'_> {
         (b"retry", "retry note"),
         (b"cwd=", "arguments"),
     ];
-    for (prefix, label) in KNOWN {
-        if text.starts_with(prefix) {
-            return Body::Irrelevant(label);
-        }
+    if let Some(label) = known_prefix(text, KNOWN) {
+        return Body::Irrelevant(label);
     }
     Body::Unrecognised("unknown message line")
 }
@@ -783,10 +796,8 @@ fn no_id_line(text: &[u8]) -> Body<'_> {
         (b"Start ", "queue run"),
         (b"End ", "queue run"),
     ];
-    for (prefix, label) in KNOWN {
-        if text.starts_with(prefix) {
-            return Body::Irrelevant(label);
-        }
+    if let Some(label) = known_prefix(text, KNOWN) {
+        return Body::Irrelevant(label);
     }
     if find_fixed!(text, b"authenticator failed").is_some()
         || find_fixed!(text, b"sender verify").is_some()

@@ -1,4 +1,5 @@
-//! Substring search for the fixed needles of the grammars.
+//! Substring search for the fixed needles of the grammars, and lookups in
+//! their tables of known line prefixes.
 //!
 //! `memchr::memmem::find` builds a searcher on every call, which costs more
 //! than searching one log line; these macros build each needle's searcher
@@ -20,6 +21,20 @@ macro_rules! rfind_fixed {
             std::sync::LazyLock::new(|| memchr::memmem::FinderRev::new($needle));
         FINDER.rfind($haystack)
     }};
+}
+
+/// The label of the first prefix in `known` that `text` starts with.
+///
+/// The first bytes are compared before the whole prefix: most entries
+/// differ there, and comparing each whole prefix is a `memcmp` call apiece,
+/// which for tables of dozens of entries cost more than the rest of a line.
+pub(crate) fn known_prefix(text: &[u8], known: &[(&[u8], &'static str)]) -> Option<&'static str> {
+    known
+        .iter()
+        .find(|(prefix, _)| {
+            prefix.first().is_none_or(|b| text.first() == Some(b)) && text.starts_with(prefix)
+        })
+        .map(|&(_, label)| label)
 }
 
 /// `memmem::find_iter(haystack, needle)` for a literal needle.

@@ -25,6 +25,7 @@ use crate::event::{
     RejectStage, Rejection,
 };
 use crate::exim::queue_id_in_confirmation;
+use crate::find::known_prefix;
 use crate::id::postfix_id_kind;
 use crate::smtp::{EnhancedCode, SmtpReply};
 
@@ -229,7 +230,7 @@ fn queue_line<'a>(daemon: &'a [u8], rest: &'a [u8]) -> Body<'a> {
         (b"too many errors after ", "connection"),
         (b"improper command pipelining", "connection"),
     ];
-    known_prefix(rest, KNOWN).unwrap_or(Body::Unrecognised("unknown queue line"))
+    known_prefix(rest, KNOWN).map_or(Body::Unrecognised("unknown queue line"), Body::Irrelevant)
 }
 
 /// Lines without a queue id (or after `NOQUEUE: `).
@@ -328,8 +329,8 @@ fn unqueued_line(text: &[u8]) -> Body<'_> {
         (b"process generation", "debug"),
         (b"mynetworks: ", "debug"),
     ];
-    if let Some(body) = known_prefix(text, KNOWN) {
-        return body;
+    if let Some(label) = known_prefix(text, KNOWN) {
+        return Body::Irrelevant(label);
     }
     if text.starts_with(b"addr ") && find_fixed!(text, b" listed by domain ").is_some() {
         return Body::Irrelevant("dnsblog");
@@ -338,13 +339,6 @@ fn unqueued_line(text: &[u8]) -> Body<'_> {
         return Body::Irrelevant("debug");
     }
     Body::Unrecognised("unknown line")
-}
-
-fn known_prefix(text: &[u8], known: &[(&[u8], &'static str)]) -> Option<Body<'static>> {
-    known
-        .iter()
-        .find(|(prefix, _)| text.starts_with(prefix))
-        .map(|&(_, label)| Body::Irrelevant(label))
 }
 
 /// Verbose (`-v`) tracing: `function_name: …` or `private/x socket: …`.
