@@ -334,22 +334,19 @@ fn parse_delivery_fields<'a>(mut rest: &'a [u8], fields: &mut DeliveryFields<'a>
             }
             continue;
         }
-        let (key_end, value_start) = match memchr::memchr(b'=', token_of(rest)) {
-            Some(eq) => (eq, eq + 1),
-            None => {
-                // A bare flag (`K`, `L`, `DS`, `PRDR`); possibly glued to the
-                // separator (`K:`).
-                let (token, tail) = split_token(rest);
-                if token.ends_with(b":") && !tail.is_empty() {
-                    fields.reason = Some(tail);
-                    return;
-                }
-                rest = tail;
-                continue;
+        let (token, tail) = split_token(rest);
+        let Some(eq) = memchr::memchr(b'=', token) else {
+            // A bare flag (`K`, `L`, `DS`, `PRDR`); possibly glued to the
+            // separator (`K:`).
+            if token.ends_with(b":") && !tail.is_empty() {
+                fields.reason = Some(tail);
+                return;
             }
+            rest = tail;
+            continue;
         };
-        let key = &rest[..key_end];
-        let (value, tail, separator) = field_value(&rest[value_start..]);
+        let key = &token[..eq];
+        let (value, tail, separator) = field_of_token(rest, token, tail, eq);
         match key {
             b"R" => fields.router = Some(value),
             b"T" => fields.transport = Some(value),
@@ -370,15 +367,7 @@ fn parse_delivery_fields<'a>(mut rest: &'a [u8], fields: &mut DeliveryFields<'a>
 /// value was glued to the reason separator (`CV=yes: SMTP error …`).
 fn field_value(text: &[u8]) -> (&[u8], &[u8], bool) {
     if text.first() == Some(&b'"') {
-        let mut i = 1;
-        while i < text.len() {
-            match text[i] {
-                b'\\' => i += 2,
-                b'"' => break,
-                _ => i += 1,
-            }
-        }
-        let end = i.min(text.len());
+        let end = closing_quote(text);
         let value = &text[1..end];
         let after = text.get(end + 1..).unwrap_or(&[]);
         if let Some(reason) = after.strip_prefix(b": ") {
@@ -387,10 +376,50 @@ fn field_value(text: &[u8]) -> (&[u8], &[u8], bool) {
         return (value, skip_space(after), false);
     }
     let (token, tail) = split_token(text);
+    unquoted_value(token, tail)
+}
+
+/// [`field_value`] of the field `token`, the first token of `text`, with
+/// its `=` at `eq` and `tail` after it. The caller has found the token
+/// already, and an unquoted value is the rest of it: it is not scanned
+/// for its end again.
+fn field_of_token<'a>(
+    text: &'a [u8],
+    token: &'a [u8],
+    tail: &'a [u8],
+    eq: usize,
+) -> (&'a [u8], &'a [u8], bool) {
+    if token.get(eq + 1) == Some(&b'"') {
+        return field_value(&text[eq + 1..]);
+    }
+    unquoted_value(&token[eq + 1..], tail)
+}
+
+/// An unquoted value `token` and the text after it, which starts the
+/// reason when the value ends with `:`.
+fn unquoted_value<'a>(token: &'a [u8], tail: &'a [u8]) -> (&'a [u8], &'a [u8], bool) {
     if token.ends_with(b":") && !tail.is_empty() {
         return (&token[..token.len() - 1], tail, true);
     }
     (token, tail, false)
+}
+
+/// Index of the `"` closing the quoted value that opens at `text[0]`,
+/// skipping backslash escapes; `text.len()` when it is missing.
+fn closing_quote(text: &[u8]) -> usize {
+    let mut i = 1;
+    // Subjects run long: jump to the next quote or backslash.
+    while let Some(found) = text
+        .get(i..)
+        .and_then(|rest| memchr::memchr2(b'\\', b'"', rest))
+    {
+        i += found;
+        if text[i] == b'"' {
+            return i;
+        }
+        i += 2;
+    }
+    text.len()
 }
 
 /// What [`host_field`] read: host name, IP, the rest of the text, and
@@ -568,13 +597,13 @@ fn reception(rest: &[u8]) -> Body<'_> {
             reception.recipients = Some(BStr::new(list));
             break;
         }
-        let token = token_of(tail);
+        let (token, rest) = split_token(tail);
         let Some(eq) = memchr::memchr(b'=', token) else {
-            tail = split_token(tail).1;
+            tail = rest;
             continue;
         };
-        let key = &tail[..eq];
-        let (value, after, _) = field_value(&tail[eq + 1..]);
+        let key = &token[..eq];
+        let (value, after, _) = field_of_token(tail, token, rest, eq);
         match key {
             b"R" => reception.bounce_of = Some(BStr::new(value)),
             b"U" => reception.user = reception.user.or(Some(BStr::new(value))),
@@ -714,16 +743,16 @@ fn rejection(text: &[u8]) -> Option<Body<'_>> {
             rest = skip_space(tail);
             continue;
         }
-        let token = token_of(rest);
+        let (token, tail) = split_token(rest);
         match memchr::memchr(b'=', token) {
             Some(eq) => {
-                let (value, tail, _) = field_value(&rest[eq + 1..]);
-                if &rest[..eq] == b"F" {
+                let (value, tail, _) = field_of_token(rest, token, tail, eq);
+                if &token[..eq] == b"F" {
                     rejection.sender = Some(BStr::new(strip_angles(value)));
                 }
                 rest = tail;
             }
-            None => rest = split_token(rest).1,
+            None => rest = tail,
         }
     }
     let (subject, reason) = match find_fixed!(what, b": ") {
