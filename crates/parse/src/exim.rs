@@ -90,28 +90,28 @@ pub fn parse_prefix(line: &[u8]) -> Option<(EximPrefix<'_>, &[u8])> {
 pub fn parse_body<'a>(id: Option<&'a BStr>, text: &'a [u8]) -> Body<'a> {
     let text = trim_end(text);
     if id.is_some() {
-        if let Some(body) = flag_line(text) {
-            return body;
-        }
-        return message_line(text);
+        return flag_or_message_line(text);
     }
     no_id_line(text)
 }
 
-fn flag_line(text: &[u8]) -> Option<Body<'_>> {
-    if text.len() < 3 || text[2] != b' ' {
-        return None;
-    }
+/// A line of a message: a flag line, else a message line without a flag.
+// Each arm returns its body directly: an `Option<Body>` in between made
+// one more copy of the large body per line.
+fn flag_or_message_line(text: &[u8]) -> Body<'_> {
+    let flag = match text {
+        [a, b, b' ', ..] => [*a, *b],
+        _ => return message_line(text),
+    };
     let rest = &text[3..];
-    let body = match &text[..2] {
+    match &flag {
         b"<=" | b"(=" => reception(rest),
         b"=>" | b"->" | b">>" => attempt(rest, AttemptStatus::Delivered),
         b"*>" => attempt(rest, AttemptStatus::Suppressed),
         b"**" => attempt(rest, AttemptStatus::Bounced),
         b"==" => attempt(rest, AttemptStatus::Deferred),
-        _ => return None,
-    };
-    Some(body)
+        _ => message_line(text),
+    }
 }
 
 /// Keys that may follow an address on delivery lines. An address section
