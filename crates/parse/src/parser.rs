@@ -168,7 +168,7 @@ impl LineParser {
             // template with an ISO time) also starts like an Exim line;
             // a line without a message id is checked for that first.
             if prefix.id.is_none()
-                && let Some(envelope) = wrapper::unwrap_line(line)
+                && let Some(envelope) = wrapper::unwrap_exim_like_line(line)
             {
                 return self.parse_enveloped(envelope);
             }
