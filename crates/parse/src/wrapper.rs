@@ -122,9 +122,9 @@ pub fn unwrap_line(line: &[u8]) -> Option<Envelope<'_>> {
 /// `]:`, and one substring search turns them down before the envelope
 /// grammar runs.
 pub(crate) fn unwrap_exim_like_line(line: &[u8]) -> Option<Envelope<'_>> {
-    let ends_pid_tag =
-        find_iter_fixed!(line, b"]:").any(|at| matches!(line.get(at + 2), None | Some(b' ')));
-    if !ends_pid_tag {
+    // `]:` then a space or the end. Not every `]:` and what follows it:
+    // `[ip]:port` is common in Exim lines and would mean a second look.
+    if !line.ends_with(b"]:") && find_fixed!(line, b"]: ").is_none() {
         return None;
     }
     unwrap_line(line)
