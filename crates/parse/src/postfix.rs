@@ -1115,10 +1115,7 @@ impl<'a> Fields<'a> {
                 None => (&after[1..], &after[after.len()..]),
             }
         } else {
-            let end = after
-                .iter()
-                .position(|&b| b == b',' || b == b' ')
-                .unwrap_or(after.len());
+            let end = memchr::memchr2(b',', b' ', after).unwrap_or(after.len());
             (&after[..end], &after[end..])
         };
         self.rest = rest;
@@ -1133,6 +1130,15 @@ impl<'a> Fields<'a> {
 fn angle_end(text: &[u8]) -> Option<usize> {
     /// Addresses are far shorter; beyond this a stray `"` is assumed.
     const QUOTED_LOOKAHEAD: usize = 1024;
+    // The usual address has no quote and no nested `<` before its `>`:
+    // both readings below close there, so find it with one search.
+    if let Some(i) = text
+        .get(1..)
+        .and_then(|t| memchr::memchr3(b'<', b'>', b'"', t))
+        && text[1 + i] == b'>'
+    {
+        return Some(1 + i);
+    }
     let (mut depth, mut plain_depth) = (0usize, 0usize);
     let mut quoted = false;
     let mut plain_close = None;
