@@ -577,9 +577,13 @@ pub(crate) fn queue_id_in_confirmation(text: &[u8]) -> Option<&[u8]> {
     (len >= 5).then(|| &value[..len])
 }
 
+/// The text without a final ` DT=…` token (delivery time).
 fn strip_trailing_dt(text: &[u8]) -> &[u8] {
-    match rfind_fixed!(text, b" DT=") {
-        Some(at) if !text[at + 4..].contains(&b' ') => &text[..at],
+    // The token is the last one, so it starts at the last space: one
+    // vectorised search backwards instead of a substring search of the
+    // whole (long) reason.
+    match memchr::memrchr(b' ', text) {
+        Some(at) if text[at..].starts_with(b" DT=") => &text[..at],
         _ => text,
     }
 }
