@@ -10,7 +10,7 @@ use bstr::BStr;
 use crate::event::{
     Attempt, AttemptStatus, Body, EventKind, Lifecycle, Reception, RejectStage, Rejection,
 };
-use crate::find::known_prefix;
+use crate::find::{known_prefix, rfind_anchored};
 use crate::id::is_exim_id;
 use crate::smtp::SmtpReply;
 use crate::time::{CivilStamp, parse_fraction, parse_iso_datetime, parse_offset};
@@ -155,13 +155,13 @@ fn split_address(section: &[u8]) -> (&[u8], Option<&[u8]>) {
     let mut address = section;
     let mut original = None;
     if section.ends_with(b">")
-        && let Some(open) = rfind_fixed!(section, b" <")
+        && let Some(open) = rfind_anchored(section, b" <", 1)
     {
         original = Some(&section[open + 2..section.len() - 1]);
         address = &section[..open];
     }
     if address.ends_with(b")")
-        && let Some(open) = rfind_fixed!(address, b" (")
+        && let Some(open) = rfind_anchored(address, b" (", 1)
     {
         address = &address[..open];
     }

@@ -14,13 +14,17 @@ macro_rules! find_fixed {
     }};
 }
 
-/// `memmem::rfind(haystack, needle)` for a literal needle.
-macro_rules! rfind_fixed {
-    ($haystack:expr, $needle:literal) => {{
-        static FINDER: std::sync::LazyLock<memchr::memmem::FinderRev<'static>> =
-            std::sync::LazyLock::new(|| memchr::memmem::FinderRev::new($needle));
-        FINDER.rfind($haystack)
-    }};
+/// `memmem::rfind(haystack, needle)`, found by searching backwards for the
+/// needle's byte at `anchor` (an index into `needle`) and comparing the
+/// whole needle there.
+///
+/// `memmem::FinderRev` is not vectorised: with an anchor byte that is rare
+/// in the text (`<`, `(`), `memrchr` finds the few candidates faster.
+pub(crate) fn rfind_anchored(haystack: &[u8], needle: &[u8], anchor: usize) -> Option<usize> {
+    memchr::memrchr_iter(needle[anchor], haystack).find_map(|at| {
+        let start = at.checked_sub(anchor)?;
+        haystack[start..].starts_with(needle).then_some(start)
+    })
 }
 
 /// The label of the first prefix in `known` that `text` starts with.

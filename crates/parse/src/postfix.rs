@@ -25,7 +25,7 @@ use crate::event::{
     RejectStage, Rejection,
 };
 use crate::exim::queue_id_in_confirmation;
-use crate::find::known_prefix;
+use crate::find::{known_prefix, rfind_anchored};
 use crate::id::postfix_id_kind;
 use crate::smtp::{EnhancedCode, SmtpReply};
 
@@ -540,7 +540,7 @@ fn status_reply(text: &[u8]) -> SmtpReply {
 /// `(in reply to RCPT TO command)` → `RCPT TO`; `end of DATA` → `end of
 /// data`; `lost connection with X while sending MAIL FROM` → `MAIL FROM`.
 fn phase(text: &[u8]) -> Option<&BStr> {
-    let command = if let Some(at) = rfind_fixed!(text, b"(in reply to ") {
+    let command = if let Some(at) = rfind_anchored(text, b"(in reply to ", 0) {
         let after = &text[at + b"(in reply to ".len()..];
         let end = find_fixed!(after, b" command")?;
         &after[..end]
