@@ -29,9 +29,7 @@ fn base62(text: &[u8]) -> Option<u64> {
 /// assert!(!is_exim_id(b"16VDhn-0001bo-D"));
 /// ```
 pub fn is_exim_id(text: &[u8]) -> bool {
-    // Every line of an Exim log is checked for an id: fold without
-    // stopping early, which compiles to straight-line code.
-    let alnum = |s: &[u8]| s.iter().fold(true, |ok, b| ok & b.is_ascii_alphanumeric());
+    let alnum = |s: &[u8]| s.iter().all(u8::is_ascii_alphanumeric);
     match text.len() {
         16 => {
             text[6] == b'-'

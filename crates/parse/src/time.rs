@@ -338,20 +338,20 @@ pub(crate) fn digits_n(bytes: &[u8], n: usize) -> Option<u32> {
 /// between date and time may be a space or `T`). Returns the stamp (no
 /// fraction, no offset) and the bytes used.
 pub(crate) fn parse_iso_datetime(bytes: &[u8]) -> Option<CivilStamp> {
-    // Every line of an Exim log starts with this stamp: the digits are
-    // checked together, with one branch rather than one per byte.
-    const DIGITS: [usize; 14] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
-    let b: &[u8; 19] = bytes.get(..19)?.try_into().ok()?;
-    if b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+    if bytes.len() < 19
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || bytes[13] != b':'
+        || bytes[16] != b':'
+    {
         return None;
     }
-    let digit = |i: usize| b[i].wrapping_sub(b'0');
-    if DIGITS.iter().fold(0, |worst, &i| worst.max(digit(i))) > 9 {
-        return None;
-    }
-    let two = |i: usize| digit(i) * 10 + digit(i + 1);
-    let year = i32::from(two(0)) * 100 + i32::from(two(2));
-    let (month, day, hour, minute, second) = (two(5), two(8), two(11), two(14), two(17));
+    let year = digits_n(bytes, 4)? as i32;
+    let month = digits_n(&bytes[5..], 2)? as u8;
+    let day = digits_n(&bytes[8..], 2)? as u8;
+    let hour = digits_n(&bytes[11..], 2)? as u8;
+    let minute = digits_n(&bytes[14..], 2)? as u8;
+    let second = digits_n(&bytes[17..], 2)? as u8;
     if !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
         || hour > 23
