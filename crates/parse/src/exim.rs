@@ -65,13 +65,12 @@ pub fn parse_prefix(line: &[u8]) -> Option<(EximPrefix<'_>, &[u8])> {
         [b' ', tail @ ..] => tail,
         _ => return None,
     };
-    let (first, after) = split_token(rest);
-    if is_exim_id(first) {
+    if let Some((id, after)) = leading_id(rest) {
         return Some((
             EximPrefix {
                 stamp,
                 pid,
-                id: Some(BStr::new(first)),
+                id: Some(BStr::new(id)),
             },
             after,
         ));
@@ -84,6 +83,21 @@ pub fn parse_prefix(line: &[u8]) -> Option<(EximPrefix<'_>, &[u8])> {
         },
         rest,
     ))
+}
+
+/// A message id as the first token of `text`, and the text after its
+/// space. An id has one of two lengths, so the byte after each length is
+/// looked at instead of searching for the first space.
+fn leading_id(text: &[u8]) -> Option<(&[u8], &[u8])> {
+    [16, 23].into_iter().find_map(|len| {
+        let after = match text.get(len..)? {
+            [] => &[][..],
+            [b' ', after @ ..] => after,
+            _ => return None,
+        };
+        let id = &text[..len];
+        is_exim_id(id).then_some((id, after))
+    })
 }
 
 /// Parses the text after the prefix.
