@@ -10,7 +10,7 @@ use bstr::BStr;
 use crate::event::{
     Attempt, AttemptStatus, Body, EventKind, Lifecycle, Reception, RejectStage, Rejection,
 };
-use crate::find::known_prefix;
+use crate::find::{known_prefix, rfind_anchored};
 use crate::id::is_exim_id;
 use crate::smtp::SmtpReply;
 use crate::time::{CivilStamp, parse_fraction, parse_iso_datetime, parse_offset};
@@ -65,13 +65,12 @@ pub fn parse_prefix(line: &[u8]) -> Option<(EximPrefix<'_>, &[u8])> {
         [b' ', tail @ ..] => tail,
         _ => return None,
     };
-    let (first, after) = split_token(rest);
-    if is_exim_id(first) {
+    if let Some((id, after)) = leading_id(rest) {
         return Some((
             EximPrefix {
                 stamp,
                 pid,
-                id: Some(BStr::new(first)),
+                id: Some(BStr::new(id)),
             },
             after,
         ));
@@ -86,53 +85,82 @@ pub fn parse_prefix(line: &[u8]) -> Option<(EximPrefix<'_>, &[u8])> {
     ))
 }
 
+/// A message id as the first token of `text`, and the text after its
+/// space. An id has one of two lengths, so the byte after each length is
+/// looked at instead of searching for the first space.
+fn leading_id(text: &[u8]) -> Option<(&[u8], &[u8])> {
+    [16, 23].into_iter().find_map(|len| {
+        let after = match text.get(len..)? {
+            [] => &[][..],
+            [b' ', after @ ..] => after,
+            _ => return None,
+        };
+        let id = &text[..len];
+        is_exim_id(id).then_some((id, after))
+    })
+}
+
 /// Parses the text after the prefix.
 pub fn parse_body<'a>(id: Option<&'a BStr>, text: &'a [u8]) -> Body<'a> {
     let text = trim_end(text);
     if id.is_some() {
-        if let Some(body) = flag_line(text) {
-            return body;
-        }
-        return message_line(text);
+        return flag_or_message_line(text);
     }
     no_id_line(text)
 }
 
-fn flag_line(text: &[u8]) -> Option<Body<'_>> {
-    if text.len() < 3 || text[2] != b' ' {
-        return None;
-    }
+/// A line of a message: a flag line, else a message line without a flag.
+// Each arm returns its body directly: an `Option<Body>` in between made
+// one more copy of the large body per line.
+fn flag_or_message_line(text: &[u8]) -> Body<'_> {
+    let flag = match text {
+        [a, b, b' ', ..] => [*a, *b],
+        _ => return message_line(text),
+    };
     let rest = &text[3..];
-    let body = match &text[..2] {
+    match &flag {
         b"<=" | b"(=" => reception(rest),
         b"=>" | b"->" | b">>" => attempt(rest, AttemptStatus::Delivered),
         b"*>" => attempt(rest, AttemptStatus::Suppressed),
         b"**" => attempt(rest, AttemptStatus::Bounced),
         b"==" => attempt(rest, AttemptStatus::Deferred),
-        _ => return None,
-    };
-    Some(body)
+        _ => message_line(text),
+    }
 }
 
 /// Keys that may follow an address on delivery lines. An address section
-/// ends at the first token that starts with one of them.
-const DELIVERY_KEYS: &[&[u8]] = &[
-    b"R=", b"T=", b"F=", b"P=", b"Q=", b"H=", b"S=", b"I=", b"X=", b"CV=", b"DN=", b"C=", b"QT=",
-    b"DT=", b"K", b"L", b"PS=", b"A=", b"ST=", b"SRS=", b"PRX=", b"DKIM=",
-];
-
+/// ends at the first token that starts with one of them: `KEY=` fields and
+/// the bare flags `K` and `L` (alone, or with `*`, `-` or `.`).
 fn is_delivery_key(token: &[u8]) -> bool {
-    DELIVERY_KEYS.iter().any(|key| {
-        if key.ends_with(b"=") {
-            token.starts_with(key)
-        } else {
-            // Bare flags must match the whole token.
-            token == *key
-                || (token.len() == 2
-                    && token.starts_with(key)
-                    && matches!(token[1], b'*' | b'-' | b'.'))
-        }
-    })
+    // Key names are at most four bytes, so only the first five can hold
+    // the `=`; matching the name is one length switch instead of a
+    // comparison per key.
+    let head = &token[..token.len().min(5)];
+    if let Some(eq) = memchr::memchr(b'=', head) {
+        return matches!(
+            &token[..eq],
+            b"R" | b"T"
+                | b"F"
+                | b"P"
+                | b"Q"
+                | b"H"
+                | b"S"
+                | b"I"
+                | b"X"
+                | b"CV"
+                | b"DN"
+                | b"C"
+                | b"QT"
+                | b"DT"
+                | b"PS"
+                | b"A"
+                | b"ST"
+                | b"SRS"
+                | b"PRX"
+                | b"DKIM"
+        );
+    }
+    matches!(token, [b'K' | b'L'] | [b'K' | b'L', b'*' | b'-' | b'.'])
 }
 
 /// Splits `address[ (parent)][ <original>]`.
@@ -141,13 +169,13 @@ fn split_address(section: &[u8]) -> (&[u8], Option<&[u8]>) {
     let mut address = section;
     let mut original = None;
     if section.ends_with(b">")
-        && let Some(open) = rfind_fixed!(section, b" <")
+        && let Some(open) = rfind_anchored(section, b" <", 1)
     {
         original = Some(&section[open + 2..section.len() - 1]);
         address = &section[..open];
     }
     if address.ends_with(b")")
-        && let Some(open) = rfind_fixed!(address, b" (")
+        && let Some(open) = rfind_anchored(address, b" (", 1)
     {
         address = &address[..open];
     }
@@ -320,22 +348,19 @@ fn parse_delivery_fields<'a>(mut rest: &'a [u8], fields: &mut DeliveryFields<'a>
             }
             continue;
         }
-        let (key_end, value_start) = match memchr::memchr(b'=', token_of(rest)) {
-            Some(eq) => (eq, eq + 1),
-            None => {
-                // A bare flag (`K`, `L`, `DS`, `PRDR`); possibly glued to the
-                // separator (`K:`).
-                let (token, tail) = split_token(rest);
-                if token.ends_with(b":") && !tail.is_empty() {
-                    fields.reason = Some(tail);
-                    return;
-                }
-                rest = tail;
-                continue;
+        let (token, tail) = split_token(rest);
+        let Some(eq) = memchr::memchr(b'=', token) else {
+            // A bare flag (`K`, `L`, `DS`, `PRDR`); possibly glued to the
+            // separator (`K:`).
+            if token.ends_with(b":") && !tail.is_empty() {
+                fields.reason = Some(tail);
+                return;
             }
+            rest = tail;
+            continue;
         };
-        let key = &rest[..key_end];
-        let (value, tail, separator) = field_value(&rest[value_start..]);
+        let key = &token[..eq];
+        let (value, tail, separator) = field_of_token(rest, token, tail, eq);
         match key {
             b"R" => fields.router = Some(value),
             b"T" => fields.transport = Some(value),
@@ -356,15 +381,7 @@ fn parse_delivery_fields<'a>(mut rest: &'a [u8], fields: &mut DeliveryFields<'a>
 /// value was glued to the reason separator (`CV=yes: SMTP error …`).
 fn field_value(text: &[u8]) -> (&[u8], &[u8], bool) {
     if text.first() == Some(&b'"') {
-        let mut i = 1;
-        while i < text.len() {
-            match text[i] {
-                b'\\' => i += 2,
-                b'"' => break,
-                _ => i += 1,
-            }
-        }
-        let end = i.min(text.len());
+        let end = closing_quote(text);
         let value = &text[1..end];
         let after = text.get(end + 1..).unwrap_or(&[]);
         if let Some(reason) = after.strip_prefix(b": ") {
@@ -373,10 +390,50 @@ fn field_value(text: &[u8]) -> (&[u8], &[u8], bool) {
         return (value, skip_space(after), false);
     }
     let (token, tail) = split_token(text);
+    unquoted_value(token, tail)
+}
+
+/// [`field_value`] of the field `token`, the first token of `text`, with
+/// its `=` at `eq` and `tail` after it. The caller has found the token
+/// already, and an unquoted value is the rest of it: it is not scanned
+/// for its end again.
+fn field_of_token<'a>(
+    text: &'a [u8],
+    token: &'a [u8],
+    tail: &'a [u8],
+    eq: usize,
+) -> (&'a [u8], &'a [u8], bool) {
+    if token.get(eq + 1) == Some(&b'"') {
+        return field_value(&text[eq + 1..]);
+    }
+    unquoted_value(&token[eq + 1..], tail)
+}
+
+/// An unquoted value `token` and the text after it, which starts the
+/// reason when the value ends with `:`.
+fn unquoted_value<'a>(token: &'a [u8], tail: &'a [u8]) -> (&'a [u8], &'a [u8], bool) {
     if token.ends_with(b":") && !tail.is_empty() {
         return (&token[..token.len() - 1], tail, true);
     }
     (token, tail, false)
+}
+
+/// Index of the `"` closing the quoted value that opens at `text[0]`,
+/// skipping backslash escapes; `text.len()` when it is missing.
+fn closing_quote(text: &[u8]) -> usize {
+    let mut i = 1;
+    // Subjects run long: jump to the next quote or backslash.
+    while let Some(found) = text
+        .get(i..)
+        .and_then(|rest| memchr::memchr2(b'\\', b'"', rest))
+    {
+        i += found;
+        if text[i] == b'"' {
+            return i;
+        }
+        i += 2;
+    }
+    text.len()
 }
 
 /// What [`host_field`] read: host name, IP, the rest of the text, and
@@ -444,15 +501,7 @@ fn host_field(text: &[u8]) -> HostField<'_> {
 
 /// Reads the SMTP error details out of a failure or deferral text.
 fn analyse_reason<'a>(text: &'a [u8], attempt: &mut Attempt<'a>) {
-    let found = find_fixed!(text, b"SMTP error from remote mail server after ")
-        .map(|at| at + b"SMTP error from remote mail server after ".len())
-        .or_else(|| {
-            find_fixed!(text, b"SMTP error from remote mailer after ")
-                .map(|at| at + b"SMTP error from remote mailer after ".len())
-        })
-        .or_else(|| {
-            find_fixed!(text, b"SMTP timeout after ").map(|at| at + b"SMTP timeout after ".len())
-        });
+    let found = smtp_phase_start(text);
     let mut answer = text;
     if let Some(after_prefix) = found {
         let after = &text[after_prefix..];
@@ -473,6 +522,28 @@ fn analyse_reason<'a>(text: &'a [u8], attempt: &mut Attempt<'a>) {
         }
     }
     attempt.reply = SmtpReply::find(answer);
+}
+
+/// Where the phase starts after the first of these introductions found, in
+/// this order of preference: `SMTP error from remote mail server after `,
+/// `SMTP error from remote mailer after `, `SMTP timeout after `.
+fn smtp_phase_start(text: &[u8]) -> Option<usize> {
+    const INTRODUCTIONS: [&[u8]; 3] = [
+        b"SMTP error from remote mail server after ",
+        b"SMTP error from remote mailer after ",
+        b"SMTP timeout after ",
+    ];
+    // All three start with `SMTP `, which is rare in a reason: one search
+    // for it rather than one search of the whole text per introduction.
+    let mut first: [Option<usize>; 3] = [None; 3];
+    for at in find_iter_fixed!(text, b"SMTP ") {
+        for (slot, intro) in first.iter_mut().zip(INTRODUCTIONS) {
+            if slot.is_none() && text[at..].starts_with(intro) {
+                *slot = Some(at + intro.len());
+            }
+        }
+    }
+    first.into_iter().flatten().next()
 }
 
 /// Length of an SMTP phase description such as `RCPT TO:<a@b>` or `MAIL
@@ -520,9 +591,13 @@ pub(crate) fn queue_id_in_confirmation(text: &[u8]) -> Option<&[u8]> {
     (len >= 5).then(|| &value[..len])
 }
 
+/// The text without a final ` DT=…` token (delivery time).
 fn strip_trailing_dt(text: &[u8]) -> &[u8] {
-    match rfind_fixed!(text, b" DT=") {
-        Some(at) if !text[at + 4..].contains(&b' ') => &text[..at],
+    // The token is the last one, so it starts at the last space: one
+    // vectorised search backwards instead of a substring search of the
+    // whole (long) reason.
+    match memchr::memrchr(b' ', text) {
+        Some(at) if text[at..].starts_with(b" DT=") => &text[..at],
         _ => text,
     }
 }
@@ -554,13 +629,13 @@ fn reception(rest: &[u8]) -> Body<'_> {
             reception.recipients = Some(BStr::new(list));
             break;
         }
-        let token = token_of(tail);
+        let (token, rest) = split_token(tail);
         let Some(eq) = memchr::memchr(b'=', token) else {
-            tail = split_token(tail).1;
+            tail = rest;
             continue;
         };
-        let key = &tail[..eq];
-        let (value, after, _) = field_value(&tail[eq + 1..]);
+        let key = &token[..eq];
+        let (value, after, _) = field_of_token(tail, token, rest, eq);
         match key {
             b"R" => reception.bounce_of = Some(BStr::new(value)),
             b"U" => reception.user = reception.user.or(Some(BStr::new(value))),
@@ -700,16 +775,16 @@ fn rejection(text: &[u8]) -> Option<Body<'_>> {
             rest = skip_space(tail);
             continue;
         }
-        let token = token_of(rest);
+        let (token, tail) = split_token(rest);
         match memchr::memchr(b'=', token) {
             Some(eq) => {
-                let (value, tail, _) = field_value(&rest[eq + 1..]);
-                if &rest[..eq] == b"F" {
+                let (value, tail, _) = field_of_token(rest, token, tail, eq);
+                if &token[..eq] == b"F" {
                     rejection.sender = Some(BStr::new(strip_angles(value)));
                 }
                 rest = tail;
             }
-            None => rest = split_token(rest).1,
+            None => rest = tail,
         }
     }
     let (subject, reason) = match find_fixed!(what, b": ") {

@@ -168,7 +168,7 @@ impl LineParser {
             // template with an ISO time) also starts like an Exim line;
             // a line without a message id is checked for that first.
             if prefix.id.is_none()
-                && let Some(envelope) = wrapper::unwrap_line(line)
+                && let Some(envelope) = wrapper::unwrap_exim_like_line(line)
             {
                 return self.parse_enveloped(envelope);
             }
@@ -198,7 +198,12 @@ impl LineParser {
 
     fn parse_enveloped<'s>(&'s mut self, envelope: Envelope<'s>) -> Parsed<'s> {
         let program: &[u8] = envelope.program.as_ref();
-        let daemon_name = program.rsplit(|&b| b == b'/').next().unwrap_or(program);
+        // After the last `/` (`postfix/smtp`): a vectorised search from the
+        // end rather than a loop over every byte of the tag.
+        let daemon_name = match memchr::memrchr(b'/', program) {
+            Some(slash) => &program[slash + 1..],
+            None => program,
+        };
         if daemon_name.starts_with(b"exim") {
             self.after_exim_entry = false;
             return self.parse_exim_syslog(envelope);

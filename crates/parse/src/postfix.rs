@@ -25,7 +25,7 @@ use crate::event::{
     RejectStage, Rejection,
 };
 use crate::exim::queue_id_in_confirmation;
-use crate::find::known_prefix;
+use crate::find::{known_prefix, rfind_anchored};
 use crate::id::postfix_id_kind;
 use crate::smtp::{EnhancedCode, SmtpReply};
 
@@ -540,7 +540,7 @@ fn status_reply(text: &[u8]) -> SmtpReply {
 /// `(in reply to RCPT TO command)` → `RCPT TO`; `end of DATA` → `end of
 /// data`; `lost connection with X while sending MAIL FROM` → `MAIL FROM`.
 fn phase(text: &[u8]) -> Option<&BStr> {
-    let command = if let Some(at) = rfind_fixed!(text, b"(in reply to ") {
+    let command = if let Some(at) = rfind_anchored(text, b"(in reply to ", 0) {
         let after = &text[at + b"(in reply to ".len()..];
         let end = find_fixed!(after, b" command")?;
         &after[..end]
@@ -1109,7 +1109,7 @@ impl<'a> Fields<'a> {
                 Some(close) => {
                     let tail = &after[close + 1..];
                     // Skip junk glued to the value (`<a@b>>`).
-                    let junk = memchr::memchr2(b',', b' ', tail).unwrap_or(tail.len());
+                    let junk = tail.iter().take_while(|&&b| b != b',' && b != b' ').count();
                     (&after[1..close], &tail[junk..])
                 }
                 None => (&after[1..], &after[after.len()..]),
@@ -1130,14 +1130,14 @@ impl<'a> Fields<'a> {
 fn angle_end(text: &[u8]) -> Option<usize> {
     /// Addresses are far shorter; beyond this a stray `"` is assumed.
     const QUOTED_LOOKAHEAD: usize = 1024;
-    // Almost every value is a plain `<address>`: when the first of `<`,
-    // `>` and `"` after the opening bracket is a `>`, it is the close, for
-    // both readings below.
-    let inner = text.get(1..)?;
-    if let Some(at) = memchr::memchr3(b'<', b'>', b'"', inner)
-        && inner[at] == b'>'
+    // The usual address has no quote and no nested `<` before its `>`:
+    // both readings below close there, so find it with one search.
+    if let Some(i) = text
+        .get(1..)
+        .and_then(|t| memchr::memchr3(b'<', b'>', b'"', t))
+        && text[1 + i] == b'>'
     {
-        return Some(at + 1);
+        return Some(1 + i);
     }
     let (mut depth, mut plain_depth) = (0usize, 0usize);
     let mut quoted = false;

@@ -66,12 +66,15 @@ impl SmtpReply {
     /// assert_eq!(reply.enhanced.unwrap().to_string(), "5.7.1");
     /// ```
     pub fn find(text: &[u8]) -> SmtpReply {
-        let mut i = 0;
-        while i + 3 <= text.len() {
+        // A reply starts with 2, 4 or 5: jump from one such byte to the
+        // next instead of testing every byte of the (often long) text.
+        for i in memchr::memchr3_iter(b'2', b'4', b'5', text) {
+            if i + 3 > text.len() {
+                break;
+            }
             let at_word_start =
                 i == 0 || !text[i - 1].is_ascii_alphanumeric() && text[i - 1] != b'.';
             if at_word_start
-                && matches!(text[i], b'2' | b'4' | b'5')
                 && text[i + 1].is_ascii_digit()
                 && text[i + 2].is_ascii_digit()
                 && text.get(i + 3).is_none_or(|&b| {
@@ -90,7 +93,6 @@ impl SmtpReply {
                     enhanced,
                 };
             }
-            i += 1;
         }
         SmtpReply {
             code: None,
@@ -109,19 +111,15 @@ impl SmtpReply {
 
 /// Finds the first enhanced code standing as a word in `text`.
 pub(crate) fn find_enhanced(text: &[u8]) -> Option<EnhancedCode> {
-    let mut i = 0;
-    while i < text.len() {
+    // Only a class digit can start a code (see `SmtpReply::find`).
+    for i in memchr::memchr3_iter(b'2', b'4', b'5', text) {
         let at_word_start = i == 0 || !text[i - 1].is_ascii_alphanumeric() && text[i - 1] != b'.';
-        if at_word_start
-            && matches!(text[i], b'2' | b'4' | b'5')
-            && let Some((code, used)) = parse_enhanced_prefix(&text[i..])
-        {
+        if at_word_start && let Some((code, used)) = parse_enhanced_prefix(&text[i..]) {
             let next = text.get(i + used);
             if next.is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'.') {
                 return Some(code);
             }
         }
-        i += 1;
     }
     None
 }

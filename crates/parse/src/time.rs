@@ -9,8 +9,8 @@
 //! starting year that rolls over when the month goes down (Dec → Jan).
 
 use chrono::{
-    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
-    TimeZone, Utc,
+    DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime,
+    Offset, TimeZone, Utc,
 };
 use chrono_tz::Tz;
 
@@ -35,28 +35,10 @@ pub struct CivilStamp {
     pub offset_seconds: Option<i32>,
 }
 
-/// The date of the previous stamp: lines come in runs of the same day, and
-/// building a date costs more than comparing three numbers.
-type LastDate = Option<((i32, u8, u8), NaiveDate)>;
-
 impl CivilStamp {
-    fn naive(&self, year: i32, last_date: &mut LastDate) -> Option<NaiveDateTime> {
-        let day = (year, self.month, self.day);
-        let date = match *last_date {
-            Some((seen, date)) if seen == day => date,
-            _ => {
-                let date =
-                    NaiveDate::from_ymd_opt(year, u32::from(self.month), u32::from(self.day))?;
-                *last_date = Some((day, date));
-                date
-            }
-        };
-        // A leap second is folded into the last nanosecond of the minute.
-        let (second, nanos) = if self.second >= 60 {
-            (59, 999_999_999)
-        } else {
-            (self.second, self.nanos)
-        };
+    fn naive(&self, year: i32) -> Option<NaiveDateTime> {
+        let date = NaiveDate::from_ymd_opt(year, u32::from(self.month), u32::from(self.day))?;
+        let (second, nanos) = self.second_and_nanos();
         let time = NaiveTime::from_hms_nano_opt(
             u32::from(self.hour),
             u32::from(self.minute),
@@ -64,6 +46,16 @@ impl CivilStamp {
             nanos,
         )?;
         Some(date.and_time(time))
+    }
+
+    /// The second and nanosecond, with a leap second folded into the last
+    /// nanosecond of the minute.
+    fn second_and_nanos(&self) -> (u8, u32) {
+        if self.second >= 60 {
+            (59, 999_999_999)
+        } else {
+            (self.second, self.nanos)
+        }
     }
 }
 
@@ -116,17 +108,31 @@ pub struct ClockState {
 /// their writes by a few seconds, but the fall-back jumps a whole hour.
 const FOLD_TOLERANCE: Duration = Duration::minutes(10);
 
+/// A local hour that had a single offset throughout.
+#[derive(Clone, Copy, Debug)]
+struct CachedHour {
+    /// The hour as stamps write it: year, month, day, hour.
+    key: (i32, u8, u8, u8),
+    /// Its first local instant.
+    local_start: NaiveDateTime,
+    /// Its offset from UTC.
+    offset: FixedOffset,
+    /// Its first instant in UTC: the date, and the second of that day.
+    utc_date: NaiveDate,
+    utc_second: u32,
+}
+
 /// Resolves [`CivilStamp`]s to UTC instants for one stream of lines.
 #[derive(Clone, Debug)]
 pub struct Clock {
     zone: Tz,
     state: ClockState,
     stats: ClockStats,
-    /// Offset of the most recent local hour that had a single offset
-    /// throughout, keyed by its first instant: resolving through the zone
-    /// database costs tens of nanoseconds, and log lines come in runs.
-    hour_cache: Option<(NaiveDateTime, FixedOffset)>,
-    last_date: LastDate,
+    /// The most recent local hour that had a single offset throughout:
+    /// resolving through the zone database costs tens of nanoseconds, and
+    /// log lines come in runs. A stamp in that hour is resolved from the
+    /// stamp's fields alone, without building a date.
+    hour_cache: Option<CachedHour>,
 }
 
 impl Clock {
@@ -137,7 +143,6 @@ impl Clock {
             state: ClockState::default(),
             stats: ClockStats::default(),
             hour_cache: None,
-            last_date: None,
         }
     }
 
@@ -179,7 +184,13 @@ impl Clock {
                 self.infer_year(stamp.month)?
             }
         };
-        let Some(naive) = stamp.naive(year, &mut self.last_date) else {
+        if stamp.offset_seconds.is_none()
+            && let Some(instant) = self.in_cached_hour(stamp, year)
+        {
+            self.state.last = Some(instant);
+            return Some(instant);
+        }
+        let Some(naive) = stamp.naive(year) else {
             self.stats.invalid += 1;
             return None;
         };
@@ -192,6 +203,27 @@ impl Clock {
         };
         self.state.last = Some(instant);
         Some(instant)
+    }
+
+    /// The instant of a zoneless stamp in the cached hour; `None` when it is
+    /// in another hour (or has out-of-range fields: the full path judges
+    /// those). Gives what `resolve_local` gives on a cache hit.
+    fn in_cached_hour(&self, stamp: &CivilStamp, year: i32) -> Option<DateTime<Utc>> {
+        let cached = self.hour_cache?;
+        if cached.key != (year, stamp.month, stamp.day, stamp.hour)
+            || stamp.minute >= 60
+            || stamp.nanos >= 1_000_000_000
+        {
+            return None;
+        }
+        let (second, nanos) = stamp.second_and_nanos();
+        // Plain second-of-day arithmetic: date arithmetic costs more than
+        // the rest of the lookup. A stamp whose UTC instant falls on the
+        // next day (an hour that straddles UTC midnight) takes the full
+        // path.
+        let second_of_day = cached.utc_second + u32::from(stamp.minute) * 60 + u32::from(second);
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(second_of_day, nanos)?;
+        Some(cached.utc_date.and_time(time).and_utc())
     }
 
     fn infer_year(&mut self, month: u8) -> Option<i32> {
@@ -214,17 +246,29 @@ impl Clock {
             .date()
             .and_hms_opt(naive.hour_of_day(), 0, 0)
             .unwrap_or(naive);
-        if let Some((start, offset)) = self.hour_cache
-            && start == hour_start
+        if let Some(cached) = self.hour_cache
+            && cached.local_start == hour_start
         {
-            return (naive - offset.fix()).and_utc();
+            return (naive - cached.offset).and_utc();
         }
         match self.zone.from_local_datetime(&naive) {
             LocalResult::Single(local) => {
                 self.state.in_second_pass = false;
                 let offset = local.offset().fix();
                 if self.hour_has_single_offset(hour_start, offset) {
-                    self.hour_cache = Some((hour_start, offset));
+                    let utc_start = hour_start - offset;
+                    self.hour_cache = Some(CachedHour {
+                        key: (
+                            naive.year(),
+                            naive.month() as u8,
+                            naive.day() as u8,
+                            naive.hour_of_day() as u8,
+                        ),
+                        local_start: hour_start,
+                        offset,
+                        utc_date: utc_start.date(),
+                        utc_second: chrono::Timelike::num_seconds_from_midnight(&utc_start),
+                    });
                 }
                 local.with_timezone(&Utc)
             }
@@ -441,6 +485,29 @@ mod tests {
         let b = clock.resolve(&stamp("2024-07-01 10:59:59")).unwrap();
         assert_eq!(a.to_rfc3339(), "2024-07-01T14:00:00+00:00");
         assert_eq!(b.to_rfc3339(), "2024-07-01T14:59:59+00:00");
+    }
+
+    #[test]
+    fn stamps_in_cached_hour_match_a_fresh_clock() {
+        // The first stamp fills the hour cache; the others are resolved from
+        // it and must agree with a clock that has no cache yet. Kolkata is
+        // +05:30, so its 05:00 hour straddles UTC midnight.
+        let zone = chrono_tz::Asia::Kolkata;
+        let mut warm = Clock::new(zone);
+        warm.resolve(&stamp("2024-07-01 05:00:00")).unwrap();
+        let mut leap = stamp("2024-07-01 05:29:60");
+        leap.nanos = 250_000_000;
+        let mut fraction = stamp("2024-07-01 05:10:07");
+        fraction.nanos = 123_456_789;
+        for s in [stamp("2024-07-01 05:59:59"), leap, fraction] {
+            assert_eq!(warm.resolve(&s), Clock::new(zone).resolve(&s));
+        }
+        assert_eq!(
+            warm.resolve(&stamp("2024-07-01 05:30:00"))
+                .unwrap()
+                .to_rfc3339(),
+            "2024-07-01T00:00:00+00:00"
+        );
     }
 
     #[test]

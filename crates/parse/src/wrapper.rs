@@ -113,6 +113,23 @@ pub fn unwrap_line(line: &[u8]) -> Option<Envelope<'_>> {
     envelope(line, 0)
 }
 
+/// [`unwrap_line`] for a line that [`crate::exim::parse_prefix`] accepted
+/// (`YYYY-MM-DD HH:MM:SS` and a space): the same answer, found faster.
+///
+/// Such a line can only be the `YYYY-MM-DD HH:MM:SS host prog[pid]: `
+/// syslog form (see `iso_space`), whose tag ends with `]:` and a space or
+/// the end of the line. Most Exim lines without a message id have no such
+/// `]:`, and one substring search turns them down before the envelope
+/// grammar runs.
+pub(crate) fn unwrap_exim_like_line(line: &[u8]) -> Option<Envelope<'_>> {
+    // `]:` then a space or the end. Not every `]:` and what follows it:
+    // `[ip]:port` is common in Exim lines and would mean a second look.
+    if !line.ends_with(b"]:") && find_fixed!(line, b"]: ").is_none() {
+        return None;
+    }
+    unwrap_line(line)
+}
+
 /// One line at container nesting `depth` (0: the file's own line).
 fn envelope(line: &[u8], depth: u8) -> Option<Envelope<'_>> {
     if line.first() == Some(&b'<') {
