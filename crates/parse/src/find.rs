@@ -49,15 +49,3 @@ macro_rules! find_iter_fixed {
         FINDER.find_iter($haystack)
     }};
 }
-
-/// The label of the first `(prefix, label)` in `known` that `text` starts
-/// with. The first bytes are compared before the rest: most lines that
-/// reach these tables are noise (connections, TLS notes), and comparing
-/// each of dozens of prefixes in full cost a call per prefix.
-pub(crate) fn known_prefix(text: &[u8], known: &[(&[u8], &'static str)]) -> Option<&'static str> {
-    let first = *text.first()?;
-    known
-        .iter()
-        .find(|(prefix, _)| prefix.first() == Some(&first) && text.starts_with(prefix))
-        .map(|&(_, label)| label)
-}
