@@ -136,9 +136,8 @@ fn one_line(text: &str) -> String {
 /// Writes the `count` rows that `row` makes, in `format`, without holding
 /// them all (except for a table, whose columns are as wide as their widest
 /// cell). CSV and NDJSON rows are made and formatted in batches on `pool`
-/// and written in order. `metadata` goes into the
-/// document for JSON formats; for table and CSV the caller prints it to
-/// stderr.
+/// and written in order. `metadata` goes into the document for JSON
+/// formats; for table and CSV the caller prints it to stderr.
 pub fn write_rows<W: Write, M: Serialize>(
     out: &mut W,
     format: Format,
@@ -165,6 +164,7 @@ pub fn write_rows<W: Write, M: Serialize>(
         }
         Format::Json => write_json_document(out, metadata, &RowsOnce::new((0..count).map(row))),
         Format::Ndjson => {
+            // The metadata line alone; the rows follow in batches.
             write_ndjson(out, metadata, std::iter::empty::<ReportRow>())?;
             write_in_batches(out, pool, count, |rows, buffer| {
                 for index in rows {
