@@ -12,7 +12,7 @@ use crate::partial::PartialLog;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::record::{Failure, Handoff, MessageRecord, RecipientRecord, split_key};
+use crate::record::{Failure, Handoff, MessageRecord, RecipientRecord, key_prefix, split_key};
 
 /// The final outcome for one recipient of one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -456,11 +456,6 @@ impl<'a> Origin<'a> {
             subject: handoff.subject.as_ref(),
         }
     }
-}
-
-/// The host and instance part of a key.
-fn key_prefix(key: &[u8]) -> &[u8] {
-    &key[..key.len() - split_key(key).1.len()]
 }
 
 /// The key of queue id `queue_id`: on the same host and instance as

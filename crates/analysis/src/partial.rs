@@ -8,7 +8,7 @@ use mailtrail_parse::{
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::outcome::{Outcome, OutcomeSet, Window, WindowBy, finished_record_matters};
-use crate::record::{Handoff, MessageKey, MessageRecord, key_into, split_key};
+use crate::record::{Handoff, MessageKey, MessageRecord, key_into, key_prefix, split_key};
 
 /// How many unrecognised lines are kept as samples per partial log.
 pub const UNRECOGNISED_SAMPLES: usize = 20;
@@ -110,6 +110,19 @@ impl Retention {
                     Keep::Nothing
                 }
             }
+        }
+    }
+
+    /// Whether the finished `record` under `key` stays whole; when only its
+    /// handoff is kept, the handoff goes to `handoffs`.
+    fn keeps(self, record: &MessageRecord, key: &[u8], handoffs: &mut Handoffs) -> bool {
+        match self.decide(record) {
+            Keep::Whole => true,
+            Keep::Origin => {
+                handoffs.push(record.handoff(key));
+                false
+            }
+            Keep::Nothing => false,
         }
     }
 
@@ -220,6 +233,10 @@ pub struct PartialLog {
     /// known to be whole (see [`WHOLE_ENTRY_MARGIN`]). A handful of hosts,
     /// so a list.
     whole_after: Vec<(Box<[u8]>, DateTime<Utc>)>,
+    /// Keys of entries that finished in this stretch before they were
+    /// known to be whole: the stretch before may hold their first lines.
+    /// [`PartialLog::merge_continuation`] looks at them again.
+    unsettled: Vec<MessageKey>,
     scratch: Vec<u8>,
 }
 
@@ -247,16 +264,10 @@ impl PartialLog {
         }
         let handoffs = &mut self.handoffs;
         self.messages.retain(|key, records| {
-            records.retain(|record| match retention.decide(record) {
-                Keep::Whole => true,
-                Keep::Origin => {
-                    handoffs.push(record.handoff(key));
-                    false
-                }
-                Keep::Nothing => false,
-            });
+            records.retain(|record| retention.keeps(record, key, handoffs));
             !records.is_empty()
         });
+        self.unsettled = Vec::new();
         // Every input is in: a handoff whose next hops are not among the
         // entries kept has no row to lend its facts to.
         let queue_ids: FxHashSet<&[u8]> = self
@@ -358,9 +369,9 @@ impl PartialLog {
     /// Drops the entry under `key`, just finished by `event`, when the
     /// retention does not keep it and all of its lines are in this stretch.
     fn drop_if_whole_and_unwanted(&mut self, key: &[u8], event: &Event<'_>) {
-        let prefix = &key[..key.len() - split_key(key).1.len()];
-        let whole_after = match self.whole_after.iter().find(|(p, _)| **p == *prefix) {
-            Some((_, at)) => *at,
+        let prefix = key_prefix(key);
+        let whole_after = match self.whole_after(prefix) {
+            Some(at) => at,
             None => {
                 // Counted from this host's first *finished* entry rather than
                 // its first line: later, so on the safe side, and it costs
@@ -373,22 +384,26 @@ impl PartialLog {
         let Some(records) = self.messages.get_mut(key) else {
             return;
         };
-        let record = records.last_mut().expect("never empty");
-        let whole = record.first_seen >= whole_after
-            && record.opened_at.is_some_and(|at| at >= whole_after);
-        if !whole {
+        let record = records.last().expect("never empty");
+        if !is_whole(record, whole_after) {
+            self.unsettled.push(key.into());
             return;
         }
-        let keep = self.retention.decide(record);
-        if let Keep::Origin = keep {
-            self.handoffs.push(record.handoff(key));
-        }
-        if let Keep::Origin | Keep::Nothing = keep {
+        if !self.retention.keeps(record, key, &mut self.handoffs) {
             records.pop();
             if records.is_empty() {
                 self.messages.remove(key);
             }
         }
+    }
+
+    /// From when an entry of the host with key prefix `prefix` is known to
+    /// be whole in this stretch (see [`WHOLE_ENTRY_MARGIN`]).
+    fn whole_after(&self, prefix: &[u8]) -> Option<DateTime<Utc>> {
+        self.whole_after
+            .iter()
+            .find(|(p, _)| **p == *prefix)
+            .map(|(_, at)| *at)
     }
 
     /// Counts how far the first time a Postfix long queue id is seen lies
@@ -408,6 +423,57 @@ impl PartialLog {
         }
     }
 
+    /// Merges `later`, the stretch of the *same input* right after this
+    /// one, and drops the entries the retention does not keep that finished
+    /// in `later` and are whole now that the two are one: those cut by the
+    /// boundary between the stretches. Without this, every boundary of a
+    /// long input would leave its entries in flight until
+    /// [`PartialLog::settle`], and memory would grow with the input.
+    ///
+    /// Only for stretches of one input: lines of one host are in time
+    /// order there, which the margin of [`WHOLE_ENTRY_MARGIN`] relies on.
+    /// Inputs are merged with [`PartialLog::merge`].
+    pub(crate) fn merge_continuation(mut self, mut later: PartialLog) -> PartialLog {
+        for (prefix, at) in std::mem::take(&mut later.whole_after) {
+            if self.whole_after(&prefix).is_none() {
+                self.whole_after.push((prefix, at));
+            }
+        }
+        let recheck = std::mem::take(&mut later.unsettled);
+        let mut merged = self.merge(later);
+        if merged.retention == Retention::Everything {
+            return merged;
+        }
+        for key in recheck {
+            let Some(whole_after) = merged.whole_after(key_prefix(&key)) else {
+                merged.unsettled.push(key);
+                continue;
+            };
+            let Some(records) = merged.messages.get_mut(&key) else {
+                continue;
+            };
+            let handoffs = &mut merged.handoffs;
+            let retention = merged.retention;
+            let mut still_unsettled = false;
+            records.retain(|record| {
+                if !record.is_finished() {
+                    return true;
+                }
+                if !is_whole(record, whole_after) {
+                    still_unsettled = true;
+                    return true;
+                }
+                retention.keeps(record, &key, handoffs)
+            });
+            if records.is_empty() {
+                merged.messages.remove(&key);
+            } else if still_unsettled {
+                merged.unsettled.push(key);
+            }
+        }
+        merged
+    }
+
     /// Merges `later` (the lines after this one's) into this one.
     pub fn merge(mut self, later: PartialLog) -> PartialLog {
         // Merge the smaller map into the larger one, keeping order: which
@@ -422,6 +488,7 @@ impl PartialLog {
         }
         self.rejections.extend(later.rejections);
         self.handoffs.append(later.handoffs);
+        self.unsettled.extend(later.unsettled);
         self.counts.add(&later.counts);
         self.clock.add(&later.clock);
         self.span = match (self.span, later.span) {
@@ -436,6 +503,12 @@ impl PartialLog {
             .extend(later.unrecognised_samples.into_iter().take(room));
         self
     }
+}
+
+/// True when a stretch in which entries opened from `whole_after` on are
+/// whole holds every line of `record`.
+fn is_whole(record: &MessageRecord, whole_after: DateTime<Utc>) -> bool {
+    record.first_seen >= whole_after && record.opened_at.is_some_and(|at| at >= whole_after)
 }
 
 /// Appends the later segments of one key to the earlier ones: the last

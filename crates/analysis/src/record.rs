@@ -71,6 +71,11 @@ pub(crate) fn split_key(key: &[u8]) -> (&BStr, &BStr) {
     (host.as_bstr(), queue_id.as_bstr())
 }
 
+/// The part of a key that names the host and instance.
+pub(crate) fn key_prefix(key: &[u8]) -> &[u8] {
+    &key[..key.len() - split_key(key).1.len()]
+}
+
 /// One failed or deferred attempt's details.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Failure {

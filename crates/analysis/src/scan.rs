@@ -89,7 +89,11 @@ fn scan_block(
         .enumerate()
         .map(|(i, &(start, state))| (start, starts.get(i + 1).map_or(data.len(), |s| s.0), state))
         .collect();
-    let partials: Vec<(PartialLog, ClockState)> = bounds
+    // Reduced as they finish, adjacent stretches in order, rather than
+    // collected first: merging two stretches drops the entries cut by the
+    // boundary between them that the retention does not keep, so only a
+    // few partial logs are alive at a time, not one for every chunk.
+    let scanned = bounds
         .par_iter()
         .map(|&(start, end, state)| {
             let mut parser = options.parser(Some(state));
@@ -104,15 +108,19 @@ fn scan_block(
             if let Some(Progress(report)) = &options.progress {
                 report((end - start) as u64);
             }
-            (partial, parser.clock_state())
+            Some((partial, parser.clock_state()))
         })
-        .collect();
-    let end_state = partials.last().map_or(starts[0].1, |(_, state)| *state);
-    let log = partials
-        .into_iter()
-        .map(|(partial, _)| partial)
-        .reduce(PartialLog::merge)
-        .unwrap_or_else(|| PartialLog::with_retention(options.retention));
+        .reduce(
+            || None,
+            |earlier, later| match (earlier, later) {
+                (Some((earlier, _)), Some((later, state))) => {
+                    Some((earlier.merge_continuation(later), state))
+                }
+                (earlier, later) => earlier.or(later),
+            },
+        );
+    let (log, end_state) =
+        scanned.unwrap_or_else(|| (PartialLog::with_retention(options.retention), starts[0].1));
     (log, end_state)
 }
 
@@ -147,7 +155,7 @@ pub fn scan_reader<R: Read>(mut reader: R, options: &ScanOptions) -> io::Result<
                 // What was read so far still counts; the caller reports the
                 // error for this input.
                 let (partial, _) = scan_block(&carry, base, state, options);
-                return Err(with_partial(error, log.merge(partial)));
+                return Err(with_partial(error, log.merge_continuation(partial)));
             }
         };
         let mut scanned = None;
@@ -161,7 +169,7 @@ pub fn scan_reader<R: Read>(mut reader: R, options: &ScanOptions) -> io::Result<
             );
         });
         let (partial, end_state) = scanned.expect("the scope waits for the scan");
-        log = log.merge(partial);
+        log = log.merge_continuation(partial);
         state = Some(end_state);
         base += block.len() as u64;
         spare = block;
