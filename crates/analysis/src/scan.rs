@@ -41,6 +41,10 @@ impl ScanOptions {
     /// small enough that a 1 GB file gives dozens of chunks to balance.
     pub const DEFAULT_CHUNK_SIZE: usize = 16 << 20;
 
+    /// Largest chunk size for streams ([`scan_reader`]), which hold their
+    /// blocks in memory.
+    pub const STREAM_CHUNK_SIZE: usize = 4 << 20;
+
     /// Options with default chunking and no year.
     pub fn new(parser: ParserOptions) -> ScanOptions {
         ScanOptions {
@@ -126,19 +130,23 @@ fn scan_block(
 
 /// Scans a stream (decompressed input, stdin) in blocks: while one block
 /// is parsed in parallel, as [`scan_bytes`] does, the current thread reads
-/// the next. Memory stays bounded by two blocks and the records, not by the
+/// the next. Memory stays bounded by three blocks and the records, not by the
 /// input size, and the result is identical to a sequential scan: each block
 /// starts in the clock state the previous one ended in, and a block never
 /// starts on a continuation line.
 pub fn scan_reader<R: Read>(mut reader: R, options: &ScanOptions) -> io::Result<PartialLog> {
     // Progress is the caller's to report for streams (compressed bytes
-    // read), not per parsed chunk.
+    // read), not per parsed chunk. A stream holds three blocks (parsed,
+    // being read, spare), and several inputs are read at once, so its
+    // chunks are smaller than a mapped file's.
+    let chunk_size = options.chunk_size.clamp(1, ScanOptions::STREAM_CHUNK_SIZE);
     let options = &ScanOptions {
         progress: None,
+        chunk_size,
         ..options.clone()
     };
     // Two chunks a thread: enough to keep every thread busy on one block.
-    let block_size = options.chunk_size.max(1) * 2 * rayon::current_num_threads().max(1);
+    let block_size = chunk_size * 2 * rayon::current_num_threads().max(1);
     let mut log = PartialLog::with_retention(options.retention);
     let mut state = None;
     let mut base = 0u64;
