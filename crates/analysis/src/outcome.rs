@@ -321,8 +321,8 @@ impl<'a> HopLinks<'a> {
             }
         }
         for &handoff in handoffs {
-            wanted.extend(handoff.notifications.iter().map(|(_, id)| id.as_bytes()));
-            wanted.extend(handoff.next_hops.iter().map(|(id, _)| id.as_bytes()));
+            wanted.extend(handoff.notifications().map(|(_, id)| id.as_bytes()));
+            wanted.extend(handoff.next_hops().map(|(id, _)| id.as_bytes()));
         }
         let mut by_queue_id: HashMap<&'a [u8], Vec<Entry<'a>>> = HashMap::default();
         if !wanted.is_empty() {
@@ -365,7 +365,7 @@ impl<'a> HopLinks<'a> {
                         &by_queue_id,
                         key,
                         Origin::of_record(record),
-                        next,
+                        next.as_bstr(),
                         terminal.at,
                     ) {
                         links
@@ -378,14 +378,14 @@ impl<'a> HopLinks<'a> {
             }
         }
         for &handoff in handoffs {
-            let key = &handoff.key[..];
-            for (_, notification) in &handoff.notifications {
+            let key = handoff.key();
+            for (_, notification) in handoff.notifications() {
                 if let Some((found, _)) = find_hop(&by_queue_id, key_prefix(key), notification) {
                     links.notifications.insert(found);
                 }
             }
-            for (next, at) in &handoff.next_hops {
-                links.link(&by_queue_id, key, Origin::of_handoff(handoff), next, *at);
+            for (next, at) in handoff.next_hops() {
+                links.link(&by_queue_id, key, Origin::of_handoff(handoff), next, at);
             }
         }
         links
@@ -398,7 +398,7 @@ impl<'a> HopLinks<'a> {
         by_queue_id: &HashMap<&'a [u8], Vec<Entry<'a>>>,
         key: &'a [u8],
         origin: Origin<'a>,
-        next: &BString,
+        next: &BStr,
         at: DateTime<Utc>,
     ) -> bool {
         let Some((found, found_records)) = find_hop(by_queue_id, key_prefix(key), next) else {
@@ -433,27 +433,27 @@ impl<'a> HopLinks<'a> {
 #[derive(Clone, Copy)]
 struct Origin<'a> {
     received_at: Option<DateTime<Utc>>,
-    message_id: Option<&'a BString>,
-    sender: Option<&'a BString>,
-    subject: Option<&'a BString>,
+    message_id: Option<&'a BStr>,
+    sender: Option<&'a BStr>,
+    subject: Option<&'a BStr>,
 }
 
 impl<'a> Origin<'a> {
     fn of_record(record: &'a MessageRecord) -> Origin<'a> {
         Origin {
             received_at: record.received_at,
-            message_id: record.message_id.as_ref(),
-            sender: record.sender.as_ref(),
-            subject: record.subject.as_ref(),
+            message_id: record.message_id.as_ref().map(|t| t.as_bstr()),
+            sender: record.sender.as_ref().map(|t| t.as_bstr()),
+            subject: record.subject.as_ref().map(|t| t.as_bstr()),
         }
     }
 
     fn of_handoff(handoff: &'a Handoff) -> Origin<'a> {
         Origin {
             received_at: handoff.received_at,
-            message_id: handoff.message_id.as_ref(),
-            sender: handoff.sender.as_ref(),
-            subject: handoff.subject.as_ref(),
+            message_id: handoff.message_id(),
+            sender: handoff.sender(),
+            subject: handoff.subject(),
         }
     }
 }
@@ -588,9 +588,9 @@ fn base_row(
         queue_id: queue_id.to_owned(),
         mta: record.mta,
         received_at,
-        message_id: origin.message_id.or(own.message_id).cloned(),
-        sender: origin.sender.or(own.sender).cloned(),
-        subject: origin.subject.or(own.subject).cloned(),
+        message_id: origin.message_id.or(own.message_id).map(ToOwned::to_owned),
+        sender: origin.sender.or(own.sender).map(ToOwned::to_owned),
+        subject: origin.subject.or(own.subject).map(ToOwned::to_owned),
         headers: record.headers.clone(),
         recipient: BString::default(),
         outcome: Outcome::Pending,

@@ -276,8 +276,8 @@ impl PartialLog {
             .map(|key| split_key(key).1.as_bytes())
             .collect();
         self.handoffs.retain(|handoff: &Handoff| {
-            let linked = handoff.next_hops.iter().map(|(id, _)| id);
-            let notified = handoff.notifications.iter().map(|(_, id)| id);
+            let linked = handoff.next_hops().map(|(id, _)| id);
+            let notified = handoff.notifications().map(|(_, id)| id);
             linked
                 .chain(notified)
                 .any(|id| queue_ids.contains(id.as_bytes()))
