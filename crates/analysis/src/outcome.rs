@@ -772,10 +772,39 @@ impl Window {
             // without it, the next hop's own, which is later (give or take
             // the skew). A record received before the window is still
             // needed: without it, its next hop's row would pass for
-            // received in the window.
-            WindowBy::Received => record
-                .received_at
-                .is_none_or(|t| self.until.is_none_or(|u| t < u + HOST_CLOCK_SKEW)),
+            // received in the window. Not one handed over before the
+            // window, though: the next hop received it then, give or take
+            // the skew, so its row is out of the window with the record's
+            // reception time or with its own.
+            WindowBy::Received => {
+                let received_in_time = record
+                    .received_at
+                    .is_none_or(|t| self.until.is_none_or(|u| t < u + HOST_CLOCK_SKEW));
+                let handed_in_time = self.since.is_none_or(|s| {
+                    record.recipients.iter().any(|r| {
+                        r.terminal.as_ref().is_some_and(|t| {
+                            t.next_queue_id.is_some() && t.at + HOST_CLOCK_SKEW >= s
+                        })
+                    })
+                });
+                received_in_time && handed_in_time
+            }
+        }
+    }
+
+    /// False when dropping the finished `record`, through which the
+    /// notifications it caused are marked as such, changes no row in the
+    /// window under `by`. A notification is made by a line of its message
+    /// (Exim `**`, Postfix `sender non-delivery notification:`), so it is
+    /// received between the message's first and last lines, give or take
+    /// the skew if another host logged it, and it fails after that.
+    pub(crate) fn may_mark(&self, record: &MessageRecord, by: WindowBy) -> bool {
+        let made_from = record.first_seen - HOST_CLOCK_SKEW;
+        let made_until = record.last_seen + HOST_CLOCK_SKEW;
+        let before_end = self.until.is_none_or(|u| made_from < u);
+        match by {
+            WindowBy::Failure => before_end,
+            WindowBy::Received => before_end && self.since.is_none_or(|s| made_until >= s),
         }
     }
 

@@ -99,11 +99,11 @@ impl Retention {
                     || finished_record_matters(record, wanted) && window.may_select(record, by);
                 // Notifications are marked as such through the entry they
                 // are about: its handoff keeps that link whatever its own
-                // rows.
+                // rows, while a notification's row may be in the window.
                 if !record.is_finished() || has_row() {
                     Keep::Whole
                 } else if (record.has_next_hop() && window.may_lend(record, by))
-                    || !record.notifications.is_empty()
+                    || (!record.notifications.is_empty() && window.may_mark(record, by))
                 {
                     Keep::Origin
                 } else {

@@ -367,3 +367,62 @@ fn a_notification_keeps_its_mark_when_its_message_is_out_of_the_window() {
     assert!(!log.messages.keys().any(|k| k.ends_with(b"1A2B3C4D5E")));
     assert_eq!(log.handoffs().count(), 1);
 }
+
+/// A message deferred for hours, which warned its sender of the delay and
+/// was then delivered: it has no row of its own, only the link that marks
+/// the warning, which failed, as a notification.
+const DELAY_WARNING_OF_A_DELIVERED_MESSAGE: &str = "\
+Oct 20 09:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 09:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 09:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 09:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=4.7.1, status=deferred (host mx.example.net[198.51.100.7] said: 450 4.7.1 Try again later (in reply to RCPT TO command))
+Oct 20 13:00:01 mx1 postfix/cleanup[101]: 3C4D5E6F7A: message-id=<20241020130001.3C4D5E6F7A@mx1.example.com>
+Oct 20 13:00:01 mx1 postfix/bounce[104]: 1A2B3C4D5E: sender delay notification: 3C4D5E6F7A
+Oct 20 13:00:01 mx1 postfix/qmgr[102]: 3C4D5E6F7A: from=<>, size=2000, nrcpt=1 (queue active)
+Oct 20 13:00:02 mx1 postfix/smtp[103]: 3C4D5E6F7A: to=<alice@example.com>, relay=app.example.com[192.0.2.10]:25, delay=1, delays=0/0/0/1, dsn=5.0.0, status=bounced (host app.example.com[192.0.2.10] said: 550 5.0.0 Mailbox unavailable (in reply to RCPT TO command))
+Oct 20 13:00:02 mx1 postfix/qmgr[102]: 3C4D5E6F7A: removed
+Oct 20 14:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=18001, delays=18000/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 14:00:01 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+";
+
+/// By reception, a window that starts after a message was received still
+/// holds the notifications it caused later: the link that marks them is
+/// kept while they may be received in the window, and only then.
+#[test]
+fn a_notification_received_in_the_window_keeps_its_mark() {
+    let at = |hour| {
+        chrono::NaiveDate::from_ymd_opt(2024, 10, 20)
+            .and_then(|d| d.and_hms_opt(hour, 0, 0))
+            .expect("valid")
+            .and_utc()
+    };
+    let scan_window = |since, until| {
+        let window = Window {
+            since: Some(at(since)),
+            until: Some(at(until)),
+        };
+        let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
+        options.year = Some(2024);
+        options.retention = Retention::Outcomes {
+            wanted: Outcome::UNDELIVERED.into_iter().collect(),
+            window,
+            by: WindowBy::Received,
+        };
+        let mut log = scan_bytes(DELAY_WARNING_OF_A_DELIVERED_MESSAGE.as_bytes(), &options);
+        log.settle();
+        let rows: Vec<RecipientOutcome> = undelivered_rows(&log)
+            .into_iter()
+            .filter(|row| window.selects(row, WindowBy::Received))
+            .collect();
+        (log, rows)
+    };
+    let (log, rows) = scan_window(12, 16);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].queue_id, "3C4D5E6F7A");
+    assert!(rows[0].is_notification, "{rows:?}");
+    assert_eq!(log.handoffs().count(), 1);
+    // A window that ends before the message was received, or starts more
+    // than the clock skew after its last line, has no use for the link.
+    assert_eq!(scan_window(6, 7).0.handoffs().count(), 0);
+    assert_eq!(scan_window(16, 18).0.handoffs().count(), 0);
+}
