@@ -731,6 +731,14 @@ impl Window {
         self.since.is_none_or(|s| at >= s) && self.until.is_none_or(|u| at < u)
     }
 
+    /// The smallest window that holds both this one and `other` (and the
+    /// time between them).
+    pub fn hull(&self, other: &Window) -> Window {
+        let since = self.since.zip(other.since).map(|(a, b)| a.min(b));
+        let until = self.until.zip(other.until).map(|(a, b)| a.max(b));
+        Window { since, until }
+    }
+
     /// False when no row of the finished `record` can belong to the window
     /// under `by` ([`Window::selects`]), whatever hop it turns out to
     /// continue.

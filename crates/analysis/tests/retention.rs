@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use mailtrail_analysis::{
     Handoff, Outcome, OutcomeSet, PartialLog, RecipientOutcome, Retention, ScanOptions, Window,
-    WindowBy, outcomes_where, scan_bytes,
+    WindowBy, outcomes, outcomes_where, scan_bytes, summary,
 };
 use mailtrail_parse::{ParserOptions, Tz};
 
@@ -249,6 +249,61 @@ fn a_window_report_is_the_same_when_entries_outside_it_are_dropped() {
                 }
             }
         }
+    }
+}
+
+/// Counting reports (`summary`, `timeline`) keep every outcome, delivered
+/// too, but only over their window: the rows they count there, by their
+/// own rule ([`summary::in_window`]: a last attempt in the window counts
+/// too), are the same as when everything is kept.
+#[test]
+fn every_outcome_in_a_window_is_the_same_when_entries_outside_it_are_dropped() {
+    for (files, zone) in FIXTURES {
+        let everything = scan(files, *zone, 1 << 20, Retention::Everything);
+        let (first, last) = everything.span.expect("lines");
+        let at = |share: i32| first + (last - first) * share / 100;
+        let baseline = Window {
+            since: Some(at(10)),
+            until: Some(at(30)),
+        };
+        let window = Window {
+            since: Some(at(30)),
+            until: Some(at(60)),
+        };
+        let mut compared = 0;
+        for by in [WindowBy::Failure, WindowBy::Received] {
+            let counted = |log: &PartialLog, window: &Window| -> Vec<RecipientOutcome> {
+                outcomes(log)
+                    .into_iter()
+                    .filter(|row| summary::in_window(row, window, by))
+                    .collect()
+            };
+            let retention = Retention::Outcomes {
+                wanted: Outcome::ALL.into_iter().collect(),
+                window: window.hull(&baseline),
+                by,
+            };
+            for chunk_size in [1 << 20, 500] {
+                let retained = scan(files, *zone, chunk_size, retention);
+                for w in [window, baseline] {
+                    let expected = counted(&everything, &w);
+                    compared += expected.len();
+                    assert_eq!(
+                        counted(&retained, &w),
+                        expected,
+                        "{files:?}, {w:?} by {by:?}, chunk size {chunk_size}"
+                    );
+                }
+                // The incident spans a day: a third of it is well outside
+                // the window, beyond the hour of clock skew allowed.
+                let long = files == &["exim/incident/mainlog"];
+                assert!(
+                    records(&retained) < records(&everything) || !long,
+                    "{files:?} by {by:?}: entries outside the window are dropped"
+                );
+            }
+        }
+        assert!(compared > 0, "{files:?} has rows in the windows");
     }
 }
 

@@ -74,6 +74,20 @@ pub(crate) fn select_all(loaded: &Loaded, settings: &mut Settings) -> Vec<Findin
     findings
 }
 
+/// What a counting report needs kept of the finished entries: those that
+/// may have a row, of any outcome, in its window or its `baseline`.
+pub(crate) fn counting_retention(settings: &Settings, baseline: Option<Window>) -> Retention {
+    let window = match baseline {
+        Some(baseline) => settings.window.hull(&baseline),
+        None => settings.window,
+    };
+    Retention::Outcomes {
+        wanted: Outcome::ALL.into_iter().collect(),
+        window,
+        by: settings.by,
+    }
+}
+
 /// True when the report counts this row: a selected outcome passing every
 /// filter.
 pub(crate) fn counted(settings: &Settings) -> impl Fn(&Finding) -> bool + '_ {
@@ -111,7 +125,11 @@ pub fn run(args: SummaryArgs) -> anyhow::Result<ExitCode> {
     let baseline = summary::baseline_window(&settings.window, baseline_since, baseline_until)
         .map_err(anyhow::Error::msg)?;
     let (mut out, format) = open_output(&args.output)?;
-    let loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
+    let loaded = load(
+        &args.input,
+        settings.log_zone,
+        counting_retention(&settings, baseline),
+    )?;
     let findings = select_all(&loaded, &mut settings);
     let report = summary::summarise(
         &findings,

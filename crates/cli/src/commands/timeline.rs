@@ -13,10 +13,11 @@ use mailtrail_analysis::{Outcome, WindowBy};
 use serde::Serialize;
 
 use crate::args::{FilterArgs, InputArgs, OutputArgs, WindowArgs};
-use crate::commands::summary::{Cell, cells, columns, counted, metadata, select_all};
+use crate::commands::summary::{
+    Cell, cells, columns, counted, counting_retention, metadata, select_all,
+};
 use crate::pipeline::{Metadata, Settings, finish, load, open_output};
 use crate::report::{Format, format_time};
-use mailtrail_analysis::Retention;
 
 /// At most this many buckets, so a typo in --bucket cannot exhaust memory.
 const MAX_BUCKETS: u64 = 100_000;
@@ -94,7 +95,11 @@ fn bucket_name(size: TimeDelta) -> String {
 pub fn run(args: TimelineArgs) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::new(&args.input, &args.window, &args.filter)?;
     let (mut out, format) = open_output(&args.output)?;
-    let loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
+    let loaded = load(
+        &args.input,
+        settings.log_zone,
+        counting_retention(&settings, None),
+    )?;
     let findings = select_all(&loaded, &mut settings);
     let zone = settings.report_zone;
     let timeline = summary::timeline(
