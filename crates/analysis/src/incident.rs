@@ -143,13 +143,24 @@ fn successes(log: &PartialLog, classifier: &Classifier) -> Vec<Success> {
             }
         }
     }
+    // Deliveries of the entries a scan dropped (the rest are in the
+    // records above).
+    for (host, times) in log.dropped_deliveries() {
+        let receiver = receiver_of_host(classifier, &host.to_str_lossy());
+        found.extend(times.iter().map(|&at| Success {
+            at,
+            receiver: receiver.clone(),
+        }));
+    }
     found.sort_by(|a, b| (a.at, &a.receiver).cmp(&(b.at, &b.receiver)));
     found
 }
 
 /// Finds incidents in classified findings (all outcomes, so that later
 /// outcomes of affected recipients are known) and the log they came from
-/// (for successful deliveries).
+/// (for successful deliveries: those of its records, and when the scan
+/// dropped entries, its digest of theirs, see
+/// [`PartialLog::with_delivery_digest`]).
 pub fn find_incidents(
     findings: &[Finding],
     log: &PartialLog,

@@ -1,9 +1,9 @@
 //! [`PartialLog`]: what a stretch of log lines says, in a form that merges.
 
-use bstr::{BString, ByteSlice};
+use bstr::{BStr, BString, ByteSlice};
 use chrono::{DateTime, Utc};
 use mailtrail_parse::{
-    ClockStats, Event, EventKind, LineCounts, Mta, Parsed, RejectStage, SmtpReply,
+    AttemptStatus, ClockStats, Event, EventKind, LineCounts, Mta, Parsed, RejectStage, SmtpReply,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -113,17 +113,34 @@ impl Retention {
         }
     }
 
-    /// Whether the finished `record` under `key` stays whole; when only its
-    /// handoff is kept, the handoff goes to `handoffs`.
-    fn keeps(self, record: &MessageRecord, key: &[u8], handoffs: &mut Handoffs) -> bool {
+    /// Whether the finished `record` under `key` stays whole; what is kept
+    /// of it otherwise goes to `dropped`.
+    fn keeps(self, record: &MessageRecord, key: &[u8], dropped: &mut Dropped) -> bool {
         match self.decide(record) {
-            Keep::Whole => true,
-            Keep::Origin => {
-                handoffs.push(record.handoff(key));
-                false
-            }
-            Keep::Nothing => false,
+            Keep::Whole => return true,
+            Keep::Origin => dropped.handoffs.push(record.handoff(key)),
+            Keep::Nothing => {}
         }
+        if let Some(deliveries) = &mut dropped.deliveries {
+            for recipient in &record.recipients {
+                let Some(terminal) = &recipient.terminal else {
+                    continue;
+                };
+                let Some(host) = &terminal.remote_host else {
+                    continue;
+                };
+                if terminal.status != AttemptStatus::Delivered {
+                    continue;
+                }
+                match deliveries.get_mut(host.as_slice()) {
+                    Some(times) => times.push(terminal.at),
+                    None => {
+                        deliveries.insert(host.clone(), vec![terminal.at]);
+                    }
+                }
+            }
+        }
+        false
     }
 
     /// Whether a rejection at `at` may be a row of the report.
@@ -188,6 +205,31 @@ impl Handoffs {
     }
 }
 
+/// What is left of the finished entries the retention drops.
+#[derive(Clone, Debug, Default)]
+struct Dropped {
+    handoffs: Handoffs,
+    /// Per remote host, when recipients of the dropped entries were
+    /// delivered to it; only when asked for
+    /// ([`PartialLog::with_delivery_digest`]).
+    deliveries: Option<FxHashMap<BString, Vec<DateTime<Utc>>>>,
+}
+
+impl Dropped {
+    fn append(&mut self, later: Dropped) {
+        self.handoffs.append(later.handoffs);
+        match (&mut self.deliveries, later.deliveries) {
+            (Some(deliveries), Some(later)) => {
+                for (host, times) in later {
+                    deliveries.entry(host).or_default().extend(times);
+                }
+            }
+            (None, later) => self.deliveries = later,
+            (Some(_), None) => {}
+        }
+    }
+}
+
 /// How long after a host's first line in a stretch an entry must have been
 /// opened ([`Event::opens_entry`]) for the stretch to be sure it holds all
 /// of the entry's lines.
@@ -222,8 +264,9 @@ pub struct PartialLog {
     /// The first unrecognised lines.
     pub unrecognised_samples: Vec<LineSample>,
     /// Finished entries cut down to what other entries' rows need from
-    /// them; only with [`Retention::Outcomes`].
-    handoffs: Handoffs,
+    /// them, and the digest of their deliveries; only with
+    /// [`Retention::Outcomes`].
+    dropped: Dropped,
     /// Per Postfix long queue id first seen here: how many whole years
     /// after the time the id encodes (see
     /// [`year_shift_from_long_ids`](crate::year_shift_from_long_ids)).
@@ -252,7 +295,29 @@ impl PartialLog {
     /// The finished entries kept only for what other entries' rows need
     /// from them ([`Handoff`]), in no particular order.
     pub fn handoffs(&self) -> impl Iterator<Item = &Handoff> {
-        self.handoffs.iter()
+        self.dropped.handoffs.iter()
+    }
+
+    /// Also keeps, for every entry the retention drops, when each of its
+    /// recipients was delivered and to which remote host: what finding the
+    /// end of an incident (`incident`) needs of the delivered mail, in a few
+    /// bytes a delivery instead of a whole record.
+    pub fn with_delivery_digest(mut self) -> PartialLog {
+        self.dropped.deliveries = Some(FxHashMap::default());
+        self
+    }
+
+    /// Per remote host, when recipients of the entries the retention
+    /// dropped were delivered to it (see
+    /// [`PartialLog::with_delivery_digest`]; empty without it). The entries
+    /// kept in [`PartialLog::messages`] are not in it: the two together
+    /// hold every delivery once.
+    pub fn dropped_deliveries(&self) -> impl Iterator<Item = (&BStr, &[DateTime<Utc>])> {
+        self.dropped
+            .deliveries
+            .iter()
+            .flatten()
+            .map(|(host, times)| (host.as_bstr(), times.as_slice()))
     }
 
     /// Drops the finished entries the retention does not keep. Run once
@@ -262,9 +327,9 @@ impl PartialLog {
         if retention == Retention::Everything {
             return;
         }
-        let handoffs = &mut self.handoffs;
+        let dropped = &mut self.dropped;
         self.messages.retain(|key, records| {
-            records.retain(|record| retention.keeps(record, key, handoffs));
+            records.retain(|record| retention.keeps(record, key, dropped));
             !records.is_empty()
         });
         self.unsettled = Vec::new();
@@ -275,7 +340,7 @@ impl PartialLog {
             .keys()
             .map(|key| split_key(key).1.as_bytes())
             .collect();
-        self.handoffs.retain(|handoff: &Handoff| {
+        self.dropped.handoffs.retain(|handoff: &Handoff| {
             let linked = handoff.next_hops().map(|(id, _)| id);
             let notified = handoff.notifications().map(|(_, id)| id);
             linked
@@ -389,7 +454,7 @@ impl PartialLog {
             self.unsettled.push(key.into());
             return;
         }
-        if !self.retention.keeps(record, key, &mut self.handoffs) {
+        if !self.retention.keeps(record, key, &mut self.dropped) {
             records.pop();
             if records.is_empty() {
                 self.messages.remove(key);
@@ -452,7 +517,7 @@ impl PartialLog {
             let Some(records) = merged.messages.get_mut(&key) else {
                 continue;
             };
-            let handoffs = &mut merged.handoffs;
+            let dropped = &mut merged.dropped;
             let retention = merged.retention;
             let mut still_unsettled = false;
             records.retain(|record| {
@@ -463,7 +528,7 @@ impl PartialLog {
                     still_unsettled = true;
                     return true;
                 }
-                retention.keeps(record, &key, handoffs)
+                retention.keeps(record, &key, dropped)
             });
             if records.is_empty() {
                 merged.messages.remove(&key);
@@ -487,7 +552,7 @@ impl PartialLog {
             }
         }
         self.rejections.extend(later.rejections);
-        self.handoffs.append(later.handoffs);
+        self.dropped.append(later.dropped);
         self.unsettled.extend(later.unsettled);
         self.counts.add(&later.counts);
         self.clock.add(&later.clock);

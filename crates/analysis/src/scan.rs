@@ -23,6 +23,9 @@ pub struct ScanOptions {
     /// Which finished entries are kept. The result still needs
     /// [`PartialLog::settle`] once every input is merged.
     pub retention: Retention,
+    /// Keep a digest of the deliveries of the entries the retention drops
+    /// ([`PartialLog::with_delivery_digest`]).
+    pub delivery_digest: bool,
 }
 
 /// A callback told how many more bytes were parsed. It is called once per
@@ -53,6 +56,17 @@ impl ScanOptions {
             chunk_size: ScanOptions::DEFAULT_CHUNK_SIZE,
             progress: None,
             retention: Retention::Everything,
+            delivery_digest: false,
+        }
+    }
+
+    /// An empty partial log that keeps what these options ask for.
+    fn empty_log(&self) -> PartialLog {
+        let log = PartialLog::with_retention(self.retention);
+        if self.delivery_digest {
+            log.with_delivery_digest()
+        } else {
+            log
         }
     }
 
@@ -101,7 +115,7 @@ fn scan_block(
         .par_iter()
         .map(|&(start, end, state)| {
             let mut parser = options.parser(Some(state));
-            let mut partial = PartialLog::with_retention(options.retention);
+            let mut partial = options.empty_log();
             scan_lines(
                 &mut parser,
                 &data[start..end],
@@ -123,8 +137,7 @@ fn scan_block(
                 (earlier, later) => earlier.or(later),
             },
         );
-    let (log, end_state) =
-        scanned.unwrap_or_else(|| (PartialLog::with_retention(options.retention), starts[0].1));
+    let (log, end_state) = scanned.unwrap_or_else(|| (options.empty_log(), starts[0].1));
     (log, end_state)
 }
 
@@ -147,7 +160,7 @@ pub fn scan_reader<R: Read>(mut reader: R, options: &ScanOptions) -> io::Result<
     };
     // Two chunks a thread: enough to keep every thread busy on one block.
     let block_size = chunk_size * 2 * rayon::current_num_threads().max(1);
-    let mut log = PartialLog::with_retention(options.retention);
+    let mut log = options.empty_log();
     let mut state = None;
     let mut base = 0u64;
     let mut carry = Vec::new();

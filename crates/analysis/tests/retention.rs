@@ -4,9 +4,11 @@
 
 use std::path::PathBuf;
 
+use mailtrail_analysis::classify::Classifier;
+use mailtrail_analysis::incident::{IncidentOptions, find_incidents};
 use mailtrail_analysis::{
-    Handoff, Outcome, OutcomeSet, PartialLog, RecipientOutcome, Retention, ScanOptions, Window,
-    WindowBy, outcomes, outcomes_where, scan_bytes, summary,
+    Finding, Handoff, Outcome, OutcomeSet, PartialLog, RecipientOutcome, Retention, ScanOptions,
+    Window, WindowBy, outcomes, outcomes_where, scan_bytes, summary,
 };
 use mailtrail_parse::{ParserOptions, Tz};
 
@@ -480,4 +482,70 @@ fn a_notification_received_in_the_window_keeps_its_mark() {
     // than the clock skew after its last line, has no use for the link.
     assert_eq!(scan_window(6, 7).0.handoffs().count(), 0);
     assert_eq!(scan_window(16, 18).0.handoffs().count(), 0);
+}
+
+/// `incident` over a window keeps only the rows there and, of the other
+/// messages, when and where they were delivered: the incidents found are
+/// the same as when everything is kept, also when the delivery that ends
+/// the incident comes after the window.
+#[test]
+fn incidents_in_a_window_are_the_same_with_a_delivery_digest() {
+    let at = |day, hour| {
+        chrono::NaiveDate::from_ymd_opt(2024, 10, day)
+            .and_then(|d| d.and_hms_opt(hour, 0, 0))
+            .expect("valid")
+            .and_utc()
+    };
+    let classifier = Classifier::builtin();
+    let incidents = |file: &str, window: Window, by: WindowBy, retention: Retention| {
+        let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
+        options.year = Some(2024);
+        options.chunk_size = 500;
+        options.retention = retention;
+        options.delivery_digest = retention != Retention::Everything;
+        let mut log = scan_bytes(&fixture(file), &options);
+        log.settle();
+        let rows = outcomes(&log)
+            .into_iter()
+            .filter(|row| window.selects(row, by))
+            .collect();
+        let findings = Finding::classify_all(rows, &classifier);
+        find_incidents(&findings, &log, &classifier, &IncidentOptions::default())
+    };
+    for file in ["exim/incident/mainlog", "postfix/incident/mail.log"] {
+        let mut recovered_after_window = 0;
+        // The whole incident; its first hours only (it recovers after the
+        // window); its last hour.
+        for (since, until) in [
+            (at(19, 18), at(20, 13)),
+            (at(19, 18), at(19, 22)),
+            (at(20, 11), at(20, 12)),
+        ] {
+            let window = Window {
+                since: Some(since),
+                until: Some(until),
+            };
+            for by in [WindowBy::Failure, WindowBy::Received] {
+                let expected = incidents(file, window, by, Retention::Everything);
+                recovered_after_window += expected
+                    .iter()
+                    .filter(|i| i.recovery.is_some_and(|r| r > until))
+                    .count();
+                let retention = Retention::Outcomes {
+                    wanted: Outcome::ALL.into_iter().collect(),
+                    window,
+                    by,
+                };
+                assert_eq!(
+                    incidents(file, window, by, retention),
+                    expected,
+                    "{file}, {window:?} by {by:?}"
+                );
+            }
+        }
+        assert!(
+            recovered_after_window > 0,
+            "{file}: some incident recovers after its window"
+        );
+    }
 }

@@ -203,8 +203,21 @@ pub struct FileMeta {
 /// Reads every input (in parallel) and merges them oldest first, keeping
 /// the finished entries `retention` asks for.
 pub fn load(args: &InputArgs, zone: Tz, retention: Retention) -> anyhow::Result<Loaded> {
+    load_with_digest(args, zone, retention, false)
+}
+
+/// [`load`], also keeping a digest of the deliveries of the entries
+/// `retention` drops when `delivery_digest` is set (see
+/// `PartialLog::with_delivery_digest`).
+pub fn load_with_digest(
+    args: &InputArgs,
+    zone: Tz,
+    retention: Retention,
+    delivery_digest: bool,
+) -> anyhow::Result<Loaded> {
     let mut options = scan_options(args, zone);
     options.retention = retention;
+    options.delivery_digest = delivery_digest;
     let progress = progress_bar(args);
     if let Some(bar) = &progress {
         let bar = bar.clone();

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::args::{FilterArgs, InputArgs, WindowArgs};
 use crate::input::{Input, find_lines, sha256_of};
-use crate::pipeline::{Metadata, Settings, finish, load, select};
+use crate::pipeline::{Metadata, Settings, finish, load_with_digest, select};
 use crate::report::format_time;
 use crate::timearg::parse_duration;
 use mailtrail_analysis::Retention;
@@ -127,7 +127,15 @@ pub fn run(args: IncidentArgs) -> anyhow::Result<ExitCode> {
         min_failures: args.min_failures.max(1),
     };
 
-    let mut loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
+    // Only the rows in the window are looked at, and of the other messages
+    // only when they were delivered where: the deliveries that end an
+    // incident may come after the window.
+    let retention = Retention::Outcomes {
+        wanted: Outcome::ALL.into_iter().collect(),
+        window: settings.window,
+        by: settings.by,
+    };
+    let mut loaded = load_with_digest(&args.input, settings.log_zone, retention, true)?;
     let findings = select(&loaded, &settings);
     let mut incidents = find_incidents(&findings, &loaded.log, &settings.classifier, &options);
     // The window selects incidents by their failures: an incident is shown
