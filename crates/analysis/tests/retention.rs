@@ -19,6 +19,14 @@ fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The hour `hour` of October `day`, 2024, in UTC.
+fn at(day: u32, hour: u32) -> chrono::DateTime<chrono::Utc> {
+    chrono::NaiveDate::from_ymd_opt(2024, 10, day)
+        .and_then(|d| d.and_hms_opt(hour, 0, 0))
+        .expect("valid")
+        .and_utc()
+}
+
 /// Scans each file on its own and merges them in order, as the binary does.
 fn scan(files: &[&str], zone: Tz, chunk_size: usize, retention: Retention) -> PartialLog {
     let mut options = ScanOptions::new(ParserOptions::new(zone));
@@ -393,15 +401,9 @@ Oct 20 12:00:02 mx1 postfix/qmgr[102]: 3C4D5E6F7A: removed
 
 #[test]
 fn a_notification_keeps_its_mark_when_its_message_is_out_of_the_window() {
-    let at = |hour| {
-        chrono::NaiveDate::from_ymd_opt(2024, 10, 20)
-            .and_then(|d| d.and_hms_opt(hour, 0, 0))
-            .expect("valid")
-            .and_utc()
-    };
     let window = Window {
-        since: Some(at(11)),
-        until: Some(at(13)),
+        since: Some(at(20, 11)),
+        until: Some(at(20, 13)),
     };
     let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
     options.year = Some(2024);
@@ -447,16 +449,10 @@ Oct 20 14:00:01 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
 /// kept while they may be received in the window, and only then.
 #[test]
 fn a_notification_received_in_the_window_keeps_its_mark() {
-    let at = |hour| {
-        chrono::NaiveDate::from_ymd_opt(2024, 10, 20)
-            .and_then(|d| d.and_hms_opt(hour, 0, 0))
-            .expect("valid")
-            .and_utc()
-    };
     let scan_window = |since, until| {
         let window = Window {
-            since: Some(at(since)),
-            until: Some(at(until)),
+            since: Some(at(20, since)),
+            until: Some(at(20, until)),
         };
         let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
         options.year = Some(2024);
@@ -490,12 +486,6 @@ fn a_notification_received_in_the_window_keeps_its_mark() {
 /// the incident comes after the window.
 #[test]
 fn incidents_in_a_window_are_the_same_with_a_delivery_digest() {
-    let at = |day, hour| {
-        chrono::NaiveDate::from_ymd_opt(2024, 10, day)
-            .and_then(|d| d.and_hms_opt(hour, 0, 0))
-            .expect("valid")
-            .and_utc()
-    };
     let classifier = Classifier::builtin();
     let incidents = |file: &str, window: Window, by: WindowBy, retention: Retention| {
         let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
