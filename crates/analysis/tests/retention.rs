@@ -220,19 +220,19 @@ fn a_window_report_is_the_same_when_entries_outside_it_are_dropped() {
     for (files, zone) in FIXTURES {
         let everything = scan(files, *zone, 1 << 20, Retention::Everything);
         let (first, last) = everything.span.expect("lines");
-        let at = |share: i32| first + (last - first) * share / 100;
+        let share = |percent: i32| first + (last - first) * percent / 100;
         let windows = [
             Window {
-                since: Some(at(30)),
-                until: Some(at(60)),
+                since: Some(share(30)),
+                until: Some(share(60)),
             },
             Window {
-                since: Some(at(50)),
+                since: Some(share(50)),
                 until: None,
             },
             Window {
                 since: None,
-                until: Some(at(40)),
+                until: Some(share(40)),
             },
         ];
         for window in windows {
@@ -271,14 +271,14 @@ fn every_outcome_in_a_window_is_the_same_when_entries_outside_it_are_dropped() {
     for (files, zone) in FIXTURES {
         let everything = scan(files, *zone, 1 << 20, Retention::Everything);
         let (first, last) = everything.span.expect("lines");
-        let at = |share: i32| first + (last - first) * share / 100;
+        let share = |percent: i32| first + (last - first) * percent / 100;
         let baseline = Window {
-            since: Some(at(10)),
-            until: Some(at(30)),
+            since: Some(share(10)),
+            until: Some(share(30)),
         };
         let window = Window {
-            since: Some(at(30)),
-            until: Some(at(60)),
+            since: Some(share(30)),
+            until: Some(share(60)),
         };
         let mut compared = 0;
         for by in [WindowBy::Failure, WindowBy::Received] {
@@ -399,25 +399,37 @@ Oct 20 12:00:02 mx1 postfix/smtp[103]: 3C4D5E6F7A: to=<alice@example.com>, relay
 Oct 20 12:00:02 mx1 postfix/qmgr[102]: 3C4D5E6F7A: removed
 ";
 
+/// Scans `log` keeping what an undelivered report over `window` needs, and
+/// gives the settled log with the report's rows.
+fn undelivered_in_window(
+    log: &str,
+    window: Window,
+    by: WindowBy,
+) -> (PartialLog, Vec<RecipientOutcome>) {
+    let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
+    options.year = Some(2024);
+    options.retention = Retention::Outcomes {
+        wanted: Outcome::UNDELIVERED.into_iter().collect(),
+        window,
+        by,
+    };
+    let mut scanned = scan_bytes(log.as_bytes(), &options);
+    scanned.settle();
+    let rows = undelivered_rows(&scanned)
+        .into_iter()
+        .filter(|row| window.selects(row, by))
+        .collect();
+    (scanned, rows)
+}
+
 #[test]
 fn a_notification_keeps_its_mark_when_its_message_is_out_of_the_window() {
     let window = Window {
         since: Some(at(20, 11)),
         until: Some(at(20, 13)),
     };
-    let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
-    options.year = Some(2024);
-    options.retention = Retention::Outcomes {
-        wanted: Outcome::UNDELIVERED.into_iter().collect(),
-        window,
-        by: WindowBy::Failure,
-    };
-    let mut log = scan_bytes(BOUNCE_OF_AN_EARLIER_FAILURE.as_bytes(), &options);
-    log.settle();
-    let rows: Vec<RecipientOutcome> = undelivered_rows(&log)
-        .into_iter()
-        .filter(|row| window.selects(row, WindowBy::Failure))
-        .collect();
+    let (log, rows) =
+        undelivered_in_window(BOUNCE_OF_AN_EARLIER_FAILURE, window, WindowBy::Failure);
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].queue_id, "3C4D5E6F7A");
     assert!(rows[0].is_notification, "{rows:?}");
@@ -454,20 +466,11 @@ fn a_notification_received_in_the_window_keeps_its_mark() {
             since: Some(at(20, since)),
             until: Some(at(20, until)),
         };
-        let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
-        options.year = Some(2024);
-        options.retention = Retention::Outcomes {
-            wanted: Outcome::UNDELIVERED.into_iter().collect(),
+        undelivered_in_window(
+            DELAY_WARNING_OF_A_DELIVERED_MESSAGE,
             window,
-            by: WindowBy::Received,
-        };
-        let mut log = scan_bytes(DELAY_WARNING_OF_A_DELIVERED_MESSAGE.as_bytes(), &options);
-        log.settle();
-        let rows: Vec<RecipientOutcome> = undelivered_rows(&log)
-            .into_iter()
-            .filter(|row| window.selects(row, WindowBy::Received))
-            .collect();
-        (log, rows)
+            WindowBy::Received,
+        )
     };
     let (log, rows) = scan_window(12, 16);
     assert_eq!(rows.len(), 1, "{rows:?}");
