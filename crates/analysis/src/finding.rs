@@ -1,5 +1,7 @@
 //! Report rows with their classification, and the filters reports share.
 
+use std::sync::Arc;
+
 use bstr::ByteSlice;
 use mailtrail_parse::AttemptStatus;
 use rayon::prelude::*;
@@ -38,8 +40,9 @@ pub fn failure_facts(row: &RecipientOutcome) -> Option<FailureFacts<'_>> {
 pub struct Finding {
     /// The outcome.
     pub outcome: RecipientOutcome,
-    /// The classification of its last failure, if it had one.
-    pub class: Option<Classification>,
+    /// The classification of its last failure, if it had one; shared by
+    /// the rows with the same failure facts (see [`Finding::classify_all`]).
+    pub class: Option<Arc<Classification>>,
     /// The helpdesk ticket or card id, when known.
     pub ticket: Option<String>,
 }
@@ -47,7 +50,7 @@ pub struct Finding {
 impl Finding {
     /// Classifies a row's last failure.
     pub fn new(outcome: RecipientOutcome, classifier: &Classifier) -> Finding {
-        let class = failure_facts(&outcome).map(|facts| classifier.classify(&facts));
+        let class = failure_facts(&outcome).map(|facts| Arc::new(classifier.classify(&facts)));
         Finding {
             outcome,
             class,
@@ -74,9 +77,9 @@ impl Finding {
                     }))
                 })
                 .collect();
-            let verdicts: Vec<Classification> = facts_in_order
+            let verdicts: Vec<Arc<Classification>> = facts_in_order
                 .par_iter()
-                .map(|facts| classifier.classify(facts))
+                .map(|facts| Arc::new(classifier.classify(facts)))
                 .collect();
             (verdict_of_row, verdicts)
         };
@@ -85,7 +88,7 @@ impl Finding {
             .zip(verdict_of_row)
             .map(|(outcome, verdict)| Finding {
                 outcome,
-                class: verdict.map(|index| verdicts[index].clone()),
+                class: verdict.map(|index| Arc::clone(&verdicts[index])),
                 ticket: None,
             })
             .collect()

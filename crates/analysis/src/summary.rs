@@ -811,7 +811,7 @@ mod tests {
                 reason: None,
                 is_notification: false,
             },
-            class,
+            class: class.map(std::sync::Arc::new),
             ticket: None,
         }
     }

@@ -463,15 +463,17 @@ mod tests {
                 reason: None,
                 is_notification: false,
             },
-            class: category.map(|(category, permanent)| Classification {
-                category,
-                rule: "test".to_string(),
-                permanent,
-                blocklist: None,
-                listed_ip: None,
-                delisting_url: None,
-                provider: None,
-                provider_code: None,
+            class: category.map(|(category, permanent)| {
+                std::sync::Arc::new(Classification {
+                    category,
+                    rule: "test".to_string(),
+                    permanent,
+                    blocklist: None,
+                    listed_ip: None,
+                    delisting_url: None,
+                    provider: None,
+                    provider_code: None,
+                })
             }),
             ticket: ticket.map(str::to_string),
         }

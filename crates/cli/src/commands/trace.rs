@@ -215,7 +215,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     let row_of = |f: &Finding| {
         ReportRow::new(
             &f.outcome,
-            ClassColumns::from(f.class.as_ref()),
+            ClassColumns::from(f.class.as_deref()),
             f.ticket.clone(),
             settings.report_zone,
         )

@@ -49,7 +49,7 @@ pub fn run(args: UndeliveredArgs) -> anyhow::Result<ExitCode> {
         let finding: &Finding = &findings[index];
         ReportRow::new(
             &finding.outcome,
-            ClassColumns::from(finding.class.as_ref()),
+            ClassColumns::from(finding.class.as_deref()),
             finding.ticket.clone(),
             settings.report_zone,
         )
