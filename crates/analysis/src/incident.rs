@@ -21,7 +21,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bstr::ByteSlice;
 use chrono::{DateTime, Duration, Utc};
-use mailtrail_parse::AttemptStatus;
 
 use crate::classify::{Category, Classifier};
 use crate::finding::Finding;
@@ -124,24 +123,11 @@ pub fn receiver_of_host(classifier: &Classifier, host: &str) -> String {
 /// Successful deliveries to remote hosts, from the correlated log.
 fn successes(log: &PartialLog, classifier: &Classifier) -> Vec<Success> {
     let mut found = Vec::new();
-    for records in log.messages.values() {
-        for record in records {
-            for recipient in &record.recipients {
-                let Some(terminal) = &recipient.terminal else {
-                    continue;
-                };
-                if terminal.status != AttemptStatus::Delivered {
-                    continue;
-                }
-                let Some(host) = &terminal.remote_host else {
-                    continue;
-                };
-                found.push(Success {
-                    at: terminal.at,
-                    receiver: receiver_of_host(classifier, &host.to_str_lossy()),
-                });
-            }
-        }
+    for record in log.messages.values().flatten() {
+        found.extend(record.remote_deliveries().map(|(host, at)| Success {
+            at,
+            receiver: receiver_of_host(classifier, &host.to_str_lossy()),
+        }));
     }
     // Deliveries of the entries a scan dropped (the rest are in the
     // records above).

@@ -769,13 +769,9 @@ impl Window {
         match by {
             // A next hop fails after it was handed the message, give or
             // take the skew between the two hosts' clocks.
-            WindowBy::Failure => self.until.is_none_or(|u| {
-                record.recipients.iter().any(|r| {
-                    r.terminal
-                        .as_ref()
-                        .is_some_and(|t| t.next_queue_id.is_some() && t.at < u + HOST_CLOCK_SKEW)
-                })
-            }),
+            WindowBy::Failure => self
+                .until
+                .is_none_or(|u| record.next_hops().any(|(_, at)| at < u + HOST_CLOCK_SKEW)),
             // Such a row's reception time is this record's, when it has one;
             // without it, the next hop's own, which is later (give or take
             // the skew). A record received before the window is still
@@ -788,13 +784,9 @@ impl Window {
                 let received_in_time = record
                     .received_at
                     .is_none_or(|t| self.until.is_none_or(|u| t < u + HOST_CLOCK_SKEW));
-                let handed_in_time = self.since.is_none_or(|s| {
-                    record.recipients.iter().any(|r| {
-                        r.terminal.as_ref().is_some_and(|t| {
-                            t.next_queue_id.is_some() && t.at + HOST_CLOCK_SKEW >= s
-                        })
-                    })
-                });
+                let handed_in_time = self
+                    .since
+                    .is_none_or(|s| record.next_hops().any(|(_, at)| at + HOST_CLOCK_SKEW >= s));
                 received_in_time && handed_in_time
             }
         }

@@ -3,7 +3,7 @@
 use bstr::{BStr, BString, ByteSlice};
 use chrono::{DateTime, Utc};
 use mailtrail_parse::{
-    AttemptStatus, ClockStats, Event, EventKind, LineCounts, Mta, Parsed, RejectStage, SmtpReply,
+    ClockStats, Event, EventKind, LineCounts, Mta, Parsed, RejectStage, SmtpReply,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -122,20 +122,11 @@ impl Retention {
             Keep::Nothing => {}
         }
         if let Some(deliveries) = &mut dropped.deliveries {
-            for recipient in &record.recipients {
-                let Some(terminal) = &recipient.terminal else {
-                    continue;
-                };
-                let Some(host) = &terminal.remote_host else {
-                    continue;
-                };
-                if terminal.status != AttemptStatus::Delivered {
-                    continue;
-                }
-                match deliveries.get_mut(host.as_slice()) {
-                    Some(times) => times.push(terminal.at),
+            for (host, at) in record.remote_deliveries() {
+                match deliveries.get_mut(host) {
+                    Some(times) => times.push(at),
                     None => {
-                        deliveries.insert(host.clone(), vec![terminal.at]);
+                        deliveries.insert(host.to_owned(), vec![at]);
                     }
                 }
             }

@@ -778,24 +778,30 @@ impl MessageRecord {
     /// id: that hop's entry, when it is in the input, borrows this one's
     /// reception facts (see `HopLinks`).
     pub(crate) fn has_next_hop(&self) -> bool {
-        self.recipients.iter().any(|r| {
-            r.terminal
-                .as_ref()
-                .is_some_and(|t| t.next_queue_id.is_some())
+        self.next_hops().next().is_some()
+    }
+
+    /// Each next hop's queue id, with when a recipient was handed to it.
+    pub(crate) fn next_hops(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>)> {
+        self.recipients.iter().filter_map(|r| {
+            let terminal = r.terminal.as_ref()?;
+            Some((terminal.next_queue_id.as_ref()?.as_bstr(), terminal.at))
+        })
+    }
+
+    /// Each recipient delivered to a remote host: the host, and when.
+    pub(crate) fn remote_deliveries(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>)> {
+        self.recipients.iter().filter_map(|r| {
+            let terminal = r.terminal.as_ref()?;
+            let delivered = terminal.status == AttemptStatus::Delivered;
+            Some((terminal.remote_host.as_ref()?.as_bstr(), terminal.at)).filter(|_| delivered)
         })
     }
 
     /// What a next hop's rows borrow from this finished entry, which no
     /// report row comes from itself (see [`Handoff`]).
     pub(crate) fn handoff(&self, key: &[u8]) -> Handoff {
-        let next_hops: Vec<(&BStr, DateTime<Utc>)> = self
-            .recipients
-            .iter()
-            .filter_map(|r| {
-                let terminal = r.terminal.as_ref()?;
-                Some((terminal.next_queue_id.as_ref()?.as_bstr(), terminal.at))
-            })
-            .collect();
+        let next_hops: Vec<(&BStr, DateTime<Utc>)> = self.next_hops().collect();
         Handoff::new(
             key,
             self.received_at,

@@ -215,25 +215,25 @@ fn a_handoff_is_kept_only_while_its_next_hop_is_in_the_input() {
     assert!(!handoffs(&["postfix/content-filter.log"]).is_empty());
 }
 
+/// The window between `since` and `until` percent of the time `log`
+/// spans; `None` leaves that end open.
+fn span_share(log: &PartialLog, since: Option<i32>, until: Option<i32>) -> Window {
+    let (first, last) = log.span.expect("lines");
+    let at = |percent: i32| first + (last - first) * percent / 100;
+    Window {
+        since: since.map(at),
+        until: until.map(at),
+    }
+}
+
 #[test]
 fn a_window_report_is_the_same_when_entries_outside_it_are_dropped() {
     for (files, zone) in FIXTURES {
         let everything = scan(files, *zone, 1 << 20, Retention::Everything);
-        let (first, last) = everything.span.expect("lines");
-        let share = |percent: i32| first + (last - first) * percent / 100;
         let windows = [
-            Window {
-                since: Some(share(30)),
-                until: Some(share(60)),
-            },
-            Window {
-                since: Some(share(50)),
-                until: None,
-            },
-            Window {
-                since: None,
-                until: Some(share(40)),
-            },
+            span_share(&everything, Some(30), Some(60)),
+            span_share(&everything, Some(50), None),
+            span_share(&everything, None, Some(40)),
         ];
         for window in windows {
             for by in [WindowBy::Failure, WindowBy::Received] {
@@ -270,16 +270,8 @@ fn a_window_report_is_the_same_when_entries_outside_it_are_dropped() {
 fn every_outcome_in_a_window_is_the_same_when_entries_outside_it_are_dropped() {
     for (files, zone) in FIXTURES {
         let everything = scan(files, *zone, 1 << 20, Retention::Everything);
-        let (first, last) = everything.span.expect("lines");
-        let share = |percent: i32| first + (last - first) * percent / 100;
-        let baseline = Window {
-            since: Some(share(10)),
-            until: Some(share(30)),
-        };
-        let window = Window {
-            since: Some(share(30)),
-            until: Some(share(60)),
-        };
+        let baseline = span_share(&everything, Some(10), Some(30));
+        let window = span_share(&everything, Some(30), Some(60));
         let mut compared = 0;
         for by in [WindowBy::Failure, WindowBy::Received] {
             let counted = |log: &PartialLog, window: &Window| -> Vec<RecipientOutcome> {

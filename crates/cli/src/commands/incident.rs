@@ -15,11 +15,11 @@ use mailtrail_analysis::{Finding, Outcome};
 use serde::Serialize;
 
 use crate::args::{FilterArgs, InputArgs, WindowArgs};
+use crate::commands::summary::counting_retention;
 use crate::input::{Input, find_lines, sha256_of};
 use crate::pipeline::{Metadata, Settings, finish, load_with_digest, select};
 use crate::report::format_time;
 use crate::timearg::parse_duration;
-use mailtrail_analysis::Retention;
 
 /// Options of `mailtrail incident`.
 #[derive(Args, Debug)]
@@ -130,11 +130,7 @@ pub fn run(args: IncidentArgs) -> anyhow::Result<ExitCode> {
     // Only the rows in the window are looked at, and of the other messages
     // only when they were delivered where: the deliveries that end an
     // incident may come after the window.
-    let retention = Retention::Outcomes {
-        wanted: Outcome::ALL.into_iter().collect(),
-        window: settings.window,
-        by: settings.by,
-    };
+    let retention = counting_retention(&settings, None);
     let mut loaded = load_with_digest(&args.input, settings.log_zone, retention, true)?;
     let findings = select(&loaded, &settings);
     let mut incidents = find_incidents(&findings, &loaded.log, &settings.classifier, &options);

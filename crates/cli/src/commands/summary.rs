@@ -74,8 +74,9 @@ pub(crate) fn select_all(loaded: &Loaded, settings: &mut Settings) -> Vec<Findin
     findings
 }
 
-/// What a counting report needs kept of the finished entries: those that
-/// may have a row, of any outcome, in its window or its `baseline`.
+/// What a report of every outcome over a window needs kept of the
+/// finished entries (`summary`, `timeline`, `incident`): those that may
+/// have a row, of any outcome, in its window or its `baseline`.
 pub(crate) fn counting_retention(settings: &Settings, baseline: Option<Window>) -> Retention {
     let window = match baseline {
         Some(baseline) => settings.window.hull(&baseline),
