@@ -207,9 +207,13 @@ struct PatternPool {
 impl PatternPool {
     /// Validates one pattern and returns its index.
     fn add(&mut self, id: &str, field: &'static str, pattern: String) -> Result<usize, RulesError> {
-        regex::RegexBuilder::new(&pattern)
+        // Parsing finds the mistakes made in a pattern, naming its rule, at
+        // a fraction of the cost of compiling it: compiling each built-in
+        // pattern alone took longer than compiling the set of them.
+        regex_syntax::ParserBuilder::new()
             .case_insensitive(true)
             .build()
+            .parse(&pattern)
             .map_err(|e| RulesError::InvalidField {
                 id: id.to_owned(),
                 field,

@@ -536,6 +536,12 @@ fn rules_file_errors() {
     let bad = |text: &str| Classifier::with_user_rules(text).unwrap_err().to_string();
     assert!(bad("[[rule]]\nid = 'x'\ncategory = 'nope'").contains("category"));
     assert!(bad("[[rule]]\nid = 'x'\ncategory = 'unknown'\ntext = '('").contains("text"));
+    // Not a syntax error but an unknown class: still found per pattern.
+    let unknown_class = bad("[[rule]]\nid = 'x'\ncategory = 'unknown'\ntext_not = '\\p{Nope}'");
+    assert!(
+        unknown_class.starts_with("rule \"x\": text_not:"),
+        "{unknown_class}"
+    );
     assert!(bad("[[rule]]\nid = 'x'\ncategory = 'unknown'\ncolour = 'red'").contains("colour"));
     assert!(
         bad("[[rule]]\nid = 'x'\ncategory = 'unknown'\n[[rule]]\nid = 'x'\ncategory = 'unknown'")
