@@ -97,6 +97,10 @@ impl Settings {
             }
             None => Classifier::builtin(),
         };
+        // Compiled while the logs are read rather than after: it is most
+        // of the time a small log takes.
+        let preparing = classifier.clone();
+        std::thread::spawn(move || preparing.prepare());
         let categories = filter
             .category
             .iter()

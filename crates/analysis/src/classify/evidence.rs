@@ -68,6 +68,17 @@ impl Patterns {
     }
 }
 
+/// Compiles the pattern sets [`extract`] uses; the capturing patterns
+/// are compiled when first needed.
+pub(crate) fn prepare() {
+    for patterns in [&LIST_PHRASES, &IP_PHRASES, &PROVIDER_CODE_PATTERNS] {
+        LazyLock::force(patterns);
+    }
+    for pattern in [&ANY_IP, &LIST_NAMES, &URL] {
+        LazyLock::force(pattern);
+    }
+}
+
 /// Phrases that name both the list and (usually) the IP, in order.
 static LIST_PHRASES: LazyLock<Patterns> = LazyLock::new(|| {
     Patterns::new(&[

@@ -197,7 +197,7 @@ mod rules;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use mailtrail_parse::EnhancedCode;
 use serde::{Deserialize, Serialize};
@@ -463,45 +463,62 @@ pub enum RulesError {
     Regex(#[from] regex::Error),
 }
 
+/// The built-in rules, compiled on first use and shared by every classifier
+/// that has no user rules.
+static BUILTIN: LazyLock<RuleSet> =
+    LazyLock::new(|| RuleSet::compile(None, BUILTIN_RULES).expect("the built-in rules compile"));
+
 /// The failure classifier: rules compiled once, cheap to clone, usable from
 /// many threads.
 #[derive(Clone, Debug)]
 pub struct Classifier {
-    rules: Arc<RuleSet>,
+    /// `None` for the built-in rules alone ([`BUILTIN`]).
+    user_rules: Option<Arc<RuleSet>>,
 }
 
 impl Classifier {
     /// The classifier with the built-in rules only.
     ///
-    /// The built-in rules are compiled on first use and shared by every
-    /// classifier made this way.
+    /// The built-in rules are compiled on first use (see
+    /// [`Classifier::prepare`]) and shared by every classifier made this way.
     pub fn builtin() -> Classifier {
-        static BUILTIN: std::sync::LazyLock<Arc<RuleSet>> = std::sync::LazyLock::new(|| {
-            Arc::new(RuleSet::compile(None, BUILTIN_RULES).expect("the built-in rules compile"))
-        });
-        Classifier {
-            rules: Arc::clone(&BUILTIN),
-        }
+        Classifier { user_rules: None }
     }
 
     /// The built-in rules preceded by the rules in `toml_text` (format in
-    /// the module docs).
+    /// the module docs). They are compiled now, so that a mistake in them is
+    /// reported before any work is done.
     pub fn with_user_rules(toml_text: &str) -> Result<Classifier, RulesError> {
         Ok(Classifier {
-            rules: Arc::new(RuleSet::compile(Some(toml_text), BUILTIN_RULES)?),
+            user_rules: Some(Arc::new(RuleSet::compile(Some(toml_text), BUILTIN_RULES)?)),
         })
+    }
+
+    /// Compiles now whatever the first classification would otherwise
+    /// compile: the built-in rules and the patterns that read evidence and
+    /// normalise texts (tens of milliseconds). A caller can run this on
+    /// another thread while it reads the logs, so that classifying does
+    /// not wait for it.
+    pub fn prepare(&self) {
+        let _ = self.rules();
+        normalise::prepare();
+        evidence::prepare();
+    }
+
+    fn rules(&self) -> &RuleSet {
+        self.user_rules.as_deref().unwrap_or(&BUILTIN)
     }
 
     /// Ids of the rules in evaluation order.
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
-        self.rules.ids()
+        self.rules().ids()
     }
 
     /// The receiving provider (`"microsoft"`, `"google"`, …) a remote host
     /// name belongs to, by the same host suffixes the rules use.
     pub fn provider_of_host(&self, host: &str) -> Option<&str> {
         let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-        self.rules.detect_provider(Some(&host), "")
+        self.rules().detect_provider(Some(&host), "")
     }
 
     /// Classifies one failure.
@@ -515,7 +532,7 @@ impl Classifier {
                 .trim_end_matches('.')
                 .to_ascii_lowercase()
         });
-        let provider = self.rules.detect_provider(host.as_deref(), &text.lower);
+        let provider = self.rules().detect_provider(host.as_deref(), &text.lower);
         let context = Context {
             stage: facts.stage,
             smtp_code,
@@ -525,7 +542,7 @@ impl Classifier {
             local: facts.local,
             text: &text.lower,
         };
-        let matched = self.rules.first_match(&context);
+        let matched = self.rules().first_match(&context);
         let (category, rule, override_permanent, rule_blocklist) = match matched {
             Some(rule) => (
                 rule.category,

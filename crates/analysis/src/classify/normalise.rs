@@ -5,6 +5,13 @@ use std::sync::LazyLock;
 use mailtrail_parse::{SmtpReply, unescape};
 use regex::Regex;
 
+/// Compiles the patterns [`normalise`] uses.
+pub(crate) fn prepare() {
+    for pattern in [&WRAPPER, &IN_REPLY_TO, &LEADING_CODE, &CONTINUATION] {
+        LazyLock::force(pattern);
+    }
+}
+
 /// A reason text prepared for matching.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Normalised {
