@@ -21,7 +21,7 @@ use crate::input::{Input, open_again};
 use crate::pipeline::{
     FileMeta, Metadata, Settings, finish, load, open_output, scan_options, select_with_tickets,
 };
-use crate::report::{ClassColumns, Format, ReportRow, format_time};
+use crate::report::{Format, ReportRow, format_time};
 use crate::ticketing::write_aligned;
 use mailtrail_analysis::Retention;
 
@@ -79,10 +79,10 @@ struct TracedLine {
 }
 
 #[derive(Serialize)]
-struct TracedStory {
+struct TracedStory<'a> {
     messages: Vec<TracedMessage>,
     lines: Vec<TracedLine>,
-    outcomes: Vec<ReportRow>,
+    outcomes: Vec<ReportRow<'a>>,
 }
 
 #[derive(Serialize)]
@@ -98,7 +98,7 @@ struct TraceMetadata {
 #[derive(Serialize)]
 struct Document<'a> {
     metadata: &'a TraceMetadata,
-    stories: &'a [TracedStory],
+    stories: &'a [TracedStory<'a>],
 }
 
 fn text(bytes: Option<&BString>) -> Option<String> {
@@ -212,14 +212,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let row_of = |f: &Finding| {
-        ReportRow::new(
-            &f.outcome,
-            ClassColumns::from(f.class.as_deref()),
-            f.ticket.clone(),
-            settings.report_zone,
-        )
-    };
+    let row_of = |f| ReportRow::of_finding(f, settings.report_zone);
     let mut traced: Vec<TracedStory> = found
         .iter()
         .zip(story_lines)
@@ -424,12 +417,12 @@ fn write_stories<W: Write>(out: &mut W, stories: &[TracedStory]) -> std::io::Res
                     .collect::<Vec<_>>()
                     .join(" ");
                 vec![
-                    r.queue_id.clone(),
-                    r.recipient.clone(),
+                    r.queue_id.to_string(),
+                    r.recipient.to_string(),
                     r.outcome.to_string(),
-                    r.category.clone().unwrap_or_default(),
+                    r.category.unwrap_or_default().to_string(),
                     code,
-                    r.reason.clone().unwrap_or_default(),
+                    r.reason.as_deref().unwrap_or_default().to_string(),
                 ]
             })
             .collect();

@@ -3,11 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use mailtrail_analysis::Finding;
 
 use crate::args::{FilterArgs, InputArgs, OutputArgs, TicketArgs, WindowArgs};
 use crate::pipeline::{Metadata, Settings, finish, load, open_output, select_with_tickets};
-use crate::report::{ClassColumns, Format, ReportRow, write_rows};
+use crate::report::{Format, ReportRow, write_rows};
 
 /// Options of `mailtrail undelivered`.
 #[derive(Args, Debug)]
@@ -45,15 +44,7 @@ pub fn run(args: UndeliveredArgs) -> anyhow::Result<ExitCode> {
     if matches!(format, Format::Table | Format::Csv) {
         metadata.print();
     }
-    let row = |index: usize| {
-        let finding: &Finding = &findings[index];
-        ReportRow::new(
-            &finding.outcome,
-            ClassColumns::from(finding.class.as_deref()),
-            finding.ticket.clone(),
-            settings.report_zone,
-        )
-    };
+    let row = |index: usize| ReportRow::of_finding(&findings[index], settings.report_zone);
     write_rows(
         &mut out,
         format,
