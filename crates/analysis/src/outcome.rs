@@ -269,11 +269,48 @@ pub fn outcomes_where(
             is_notification: false,
         });
     }
-    rows.par_sort_by(|a, b| {
-        let time = |r: &RecipientOutcome| r.received_at.or(r.first_failure_at);
-        (time(a), &a.host, &a.queue_id).cmp(&(time(b), &b.host, &b.queue_id))
-    });
+    sort_rows(&mut rows);
     rows
+}
+
+/// Orders rows by reception (or first failure), host and queue id; rows
+/// that tie keep the order they were made in.
+///
+/// A row is a few hundred bytes: its key is sorted with its index, and the
+/// rows are then moved once each, into place. Sorting the rows themselves
+/// moved each many times, through a buffer as large as all of them.
+fn sort_rows(rows: &mut [RecipientOutcome]) {
+    let order: Vec<usize> = {
+        let mut keys: Vec<_> = rows
+            .iter()
+            .enumerate()
+            .map(|(index, r)| {
+                let time = r.received_at.or(r.first_failure_at);
+                (time, r.host.as_bstr(), r.queue_id.as_bstr(), index)
+            })
+            .collect();
+        // Unique keys (the index is one): unstable sorting is stable here.
+        keys.par_sort_unstable();
+        keys.into_iter().map(|(.., index)| index).collect()
+    };
+    put_in_order(rows, order);
+}
+
+/// Moves `items[order[i]]` to position `i`, following each cycle of the
+/// permutation.
+fn put_in_order<T>(items: &mut [T], mut order: Vec<usize>) {
+    for start in 0..items.len() {
+        let mut at = start;
+        while order[at] != at {
+            let from = order[at];
+            order[at] = at;
+            if from == start {
+                break;
+            }
+            items.swap(at, from);
+            at = from;
+        }
+    }
 }
 
 /// What other records say about one record.
@@ -816,6 +853,25 @@ impl Window {
         match by {
             WindowBy::Failure => row.failure_times.iter().any(|&t| self.contains(t)),
             WindowBy::Received => row.received_at.is_some_and(|t| self.contains(t)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::put_in_order;
+
+    #[test]
+    fn items_are_put_in_the_order_given() {
+        // Two cycles (0 3 1) and (2 5), and a fixed point (4).
+        let mut items = ['a', 'b', 'c', 'd', 'e', 'f'];
+        put_in_order(&mut items, vec![3, 0, 5, 1, 4, 2]);
+        assert_eq!(items, ['d', 'a', 'f', 'b', 'e', 'c']);
+        // Every rotation of a longer list.
+        for shift in 0..7 {
+            let mut items: Vec<usize> = (0..7).collect();
+            put_in_order(&mut items, (0..7).map(|i| (i + shift) % 7).collect());
+            assert_eq!(items, (0..7).map(|i| (i + shift) % 7).collect::<Vec<_>>());
         }
     }
 }
