@@ -743,6 +743,19 @@ fn id_time(mta: Mta, queue_id: &[u8]) -> Option<DateTime<Utc>> {
 /// be, for deciding that a message cannot have been received in a window.
 const HOST_CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
+/// `t + margin`, or the last representable instant: a window may end there
+/// (`--until` in the year 262143), and a margin must not overflow it.
+pub(crate) fn later_by(t: DateTime<Utc>, margin: chrono::TimeDelta) -> DateTime<Utc> {
+    t.checked_add_signed(margin)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `t - margin`, or the first representable instant.
+pub(crate) fn earlier_by(t: DateTime<Utc>, margin: chrono::TimeDelta) -> DateTime<Utc> {
+    t.checked_sub_signed(margin)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// Which times a window query looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum WindowBy {
@@ -792,9 +805,9 @@ impl Window {
             // or take the skew between the two hosts' clocks. An earlier hop
             // may have held the message for days, so only an entry wholly
             // before the window is known to be out of it.
-            WindowBy::Received => self
-                .since
-                .is_none_or(|s| record.last_seen >= s || record.first_seen + HOST_CLOCK_SKEW >= s),
+            WindowBy::Received => self.since.is_none_or(|s| {
+                record.last_seen >= s || later_by(record.first_seen, HOST_CLOCK_SKEW) >= s
+            }),
         }
     }
 
@@ -806,9 +819,11 @@ impl Window {
         match by {
             // A next hop fails after it was handed the message, give or
             // take the skew between the two hosts' clocks.
-            WindowBy::Failure => self
-                .until
-                .is_none_or(|u| record.next_hops().any(|(_, at)| at < u + HOST_CLOCK_SKEW)),
+            WindowBy::Failure => self.until.is_none_or(|u| {
+                record
+                    .next_hops()
+                    .any(|(_, at)| at < later_by(u, HOST_CLOCK_SKEW))
+            }),
             // Such a row's reception time is this record's, when it has one;
             // without it, the next hop's own, which is later (give or take
             // the skew). A record received before the window is still
@@ -820,10 +835,12 @@ impl Window {
             WindowBy::Received => {
                 let received_in_time = record
                     .received_at
-                    .is_none_or(|t| self.until.is_none_or(|u| t < u + HOST_CLOCK_SKEW));
-                let handed_in_time = self
-                    .since
-                    .is_none_or(|s| record.next_hops().any(|(_, at)| at + HOST_CLOCK_SKEW >= s));
+                    .is_none_or(|t| self.until.is_none_or(|u| t < later_by(u, HOST_CLOCK_SKEW)));
+                let handed_in_time = self.since.is_none_or(|s| {
+                    record
+                        .next_hops()
+                        .any(|(_, at)| later_by(at, HOST_CLOCK_SKEW) >= s)
+                });
                 received_in_time && handed_in_time
             }
         }
@@ -836,8 +853,8 @@ impl Window {
     /// received between the message's first and last lines, give or take
     /// the skew if another host logged it, and it fails after that.
     pub(crate) fn may_mark(&self, record: &MessageRecord, by: WindowBy) -> bool {
-        let made_from = record.first_seen - HOST_CLOCK_SKEW;
-        let made_until = record.last_seen + HOST_CLOCK_SKEW;
+        let made_from = earlier_by(record.first_seen, HOST_CLOCK_SKEW);
+        let made_until = later_by(record.last_seen, HOST_CLOCK_SKEW);
         let before_end = self.until.is_none_or(|u| made_from < u);
         match by {
             WindowBy::Failure => before_end,

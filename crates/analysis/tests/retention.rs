@@ -534,3 +534,21 @@ fn incidents_in_a_window_are_the_same_with_a_delivery_digest() {
         );
     }
 }
+
+#[test]
+fn a_window_ending_at_the_last_representable_time_does_not_panic() {
+    // The margins around a window's ends (clock skew between hosts) must
+    // not overflow them.
+    let window = Window {
+        since: Some(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+        until: Some(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+    };
+    let wanted: OutcomeSet = Outcome::UNDELIVERED.into_iter().collect();
+    let files: &[&str] = &["postfix/two-hosts/relay.log", "postfix/two-hosts/mx.log"];
+    let everything = undelivered_rows(&scan(files, Tz::UTC, 1 << 20, undelivered()));
+    for by in [WindowBy::Failure, WindowBy::Received] {
+        let retention = Retention::Outcomes { wanted, window, by };
+        let rows = undelivered_rows(&scan(files, Tz::UTC, 1 << 20, retention));
+        assert_eq!(rows, everything, "by {by:?}");
+    }
+}
