@@ -239,17 +239,43 @@ fn read_block<R: Read>(
     }
 }
 
-/// The last offset in `data` where a line that is not a continuation line
-/// starts (a newline before it, and its first byte in `data`).
+/// The last offset in `data` where a whole line that may start a chunk
+/// starts (see [`starts_an_entry`]).
 fn entry_boundary(data: &[u8]) -> Option<usize> {
     let mut end = data.len();
     loop {
         let newline = memchr::memrchr(b'\n', &data[..end])?;
-        match data.get(newline + 1) {
-            Some(b' ' | b'\t') | None => end = newline,
-            Some(_) => return Some(newline + 1),
+        // The line must be whole: a split marker may be in its missing end.
+        let whole = memchr::memchr(b'\n', &data[newline + 1..]).is_some();
+        if whole && starts_an_entry(data, newline + 1) {
+            return Some(newline + 1);
         }
+        end = newline;
     }
+}
+
+/// True when the line at `start` of `data` (just after a newline) may
+/// begin a chunk: it does not continue the entry before it. Continuation
+/// lines do (a leading blank), and so do the later parts of a record Exim
+/// split for syslog (`[2/3]`), which the parser joins to the first part
+/// only if it has read it.
+fn starts_an_entry(data: &[u8], start: usize) -> bool {
+    let line_at = |from: usize| {
+        let end = memchr::memchr(b'\n', &data[from..]).map_or(data.len(), |i| from + i);
+        &data[from..end]
+    };
+    let split = |line: &[u8]| mailtrail_parse::wrapper::unwrap_line(line).and_then(|e| e.split);
+    let line = line_at(start);
+    if matches!(line.first(), Some(b' ' | b'\t')) || split(line).is_some_and(|p| p.index > 1) {
+        return false;
+    }
+    let previous_start = match start.checked_sub(1) {
+        Some(newline) => memchr::memrchr(b'\n', &data[..newline]).map_or(0, |i| i + 1),
+        None => return true,
+    };
+    // A first or middle part before it: the record goes on after it, even
+    // when this line is another writer's.
+    !split(line_at(previous_start)).is_some_and(|p| p.index < p.total && !p.at_newline)
 }
 
 /// How many years the assumed year of yearless timestamps is off, judged
@@ -350,7 +376,7 @@ fn chunk_starts(
             let line = &data[start..end];
             let before = probe.clock_state();
             let ambiguous_before = probe.clock_stats().ambiguous;
-            let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+            let continuation = !starts_an_entry(data, start);
             let _ = probe.parse(line);
             if !continuation && probe.clock_stats().ambiguous == ambiguous_before {
                 starts.push((start, before));

@@ -8,7 +8,7 @@ use mailtrail_analysis::classify::Classifier;
 use mailtrail_analysis::incident::{IncidentOptions, find_incidents};
 use mailtrail_analysis::{
     Finding, Handoff, Outcome, OutcomeSet, PartialLog, RecipientOutcome, Retention, ScanOptions,
-    Window, WindowBy, outcomes, outcomes_where, scan_bytes, summary,
+    Window, WindowBy, outcomes, outcomes_where, scan_bytes, scan_reader, summary,
 };
 use mailtrail_parse::{ParserOptions, Tz};
 
@@ -58,6 +58,7 @@ const FIXTURES: &[(&[&str], Tz)] = &[
     (&["exim/incident/mainlog"], Tz::UTC),
     (&["exim/outcomes.log"], Tz::UTC),
     (&["exim/dst-fold.log"], Tz::Europe__Berlin),
+    (&["exim/syslog.log"], Tz::UTC),
     (&["exim/rotated/mainlog.1", "exim/rotated/mainlog"], Tz::UTC),
     (&["postfix/outcomes.log"], Tz::UTC),
     (&["postfix/content-filter.log"], Tz::UTC),
@@ -550,5 +551,29 @@ fn a_window_ending_at_the_last_representable_time_does_not_panic() {
         let retention = Retention::Outcomes { wanted, window, by };
         let rows = undelivered_rows(&scan(files, Tz::UTC, 1 << 20, retention));
         assert_eq!(rows, everything, "by {by:?}");
+    }
+}
+
+#[test]
+fn a_record_split_for_syslog_is_never_cut_between_chunks() {
+    // Exim splits a long record into `[1/2]` and `[2/2]` lines; a chunk or
+    // stream block that started at the second part would orphan it.
+    let file = "exim/syslog.log";
+    let whole = outcomes(&scan(&[file], Tz::UTC, 1 << 20, Retention::Everything));
+    let bounced = |rows: &[RecipientOutcome]| {
+        rows.iter().any(|r| {
+            r.recipient == "m.rossi@example-mailhost.test" && r.outcome == Outcome::Bounced
+        })
+    };
+    assert!(bounced(&whole));
+    let data = fixture(file);
+    for chunk_size in 1..data.len() + 1 {
+        let chunked = outcomes(&scan(&[file], Tz::UTC, chunk_size, Retention::Everything));
+        assert_eq!(chunked, whole, "chunks of {chunk_size} bytes");
+        let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
+        options.year = Some(2024);
+        options.chunk_size = chunk_size;
+        let streamed = outcomes(&scan_reader(&data[..], &options).expect("in memory"));
+        assert_eq!(streamed, whole, "a stream in chunks of {chunk_size} bytes");
     }
 }
