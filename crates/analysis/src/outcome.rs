@@ -444,11 +444,25 @@ impl<'a> HopLinks<'a> {
         if found == key {
             return false;
         }
-        // The downstream entry is the one received after this delivery (a
-        // short Postfix id may have been reused).
+        // A short Postfix id may have been reused: the downstream entry is
+        // the segment alive at the handoff (its lines around `at`, give or
+        // take the clocks' skew) that was opened nearest to it, as the next
+        // hop queues the message just before the delivery is logged. A
+        // segment that ended before (an earlier use of the id) or began
+        // after (a later one) is not it, whatever else the input holds.
+        let margin = if key_prefix(found) == key_prefix(key) {
+            SAME_HOST_HOP_MARGIN
+        } else {
+            HOST_CLOCK_SKEW
+        };
         let Some(down_segment) = found_records
             .iter()
-            .position(|d| d.last_seen >= at - chrono::Duration::minutes(5))
+            .enumerate()
+            .filter(|(_, d)| {
+                d.first_seen <= later_by(at, margin) && d.last_seen >= earlier_by(at, margin)
+            })
+            .min_by_key(|(_, d)| (d.first_seen - at).abs())
+            .map(|(segment, _)| segment)
         else {
             return false;
         };
@@ -742,6 +756,10 @@ fn id_time(mta: Mta, queue_id: &[u8]) -> Option<DateTime<Utc>> {
 /// How far apart the clocks of two hosts whose logs are read together may
 /// be, for deciding that a message cannot have been received in a window.
 const HOST_CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// How far apart the lines of a handoff and of its next hop on the same
+/// host (a content filter, an alias) may be.
+const SAME_HOST_HOP_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// `t + margin`, or the last representable instant: a window may end there
 /// (`--until` in the year 262143), and a margin must not overflow it.

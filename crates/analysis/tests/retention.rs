@@ -577,3 +577,102 @@ fn a_record_split_for_syslog_is_never_cut_between_chunks() {
         assert_eq!(streamed, whole, "a stream in chunks of {chunk_size} bytes");
     }
 }
+
+/// Scans one log given as text, as one stretch, and settles it.
+fn scan_text(log: &str, retention: Retention) -> PartialLog {
+    let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
+    options.year = Some(2024);
+    options.retention = retention;
+    let mut log = scan_bytes(log.as_bytes(), &options);
+    log.settle();
+    log
+}
+
+/// Postfix reuses the short id 6B7C8D9E01: an unrelated message with that id
+/// is delivered and removed at 09:29, then A is handed to the content
+/// filter's new 6B7C8D9E01 at 09:30, which bounces. Everything links A to
+/// the first, delivered segment (its last line is within 5 minutes of the
+/// handoff); retention drops that segment, so A is linked to the bounced
+/// one and the bounced row's reception time, sender and Message-ID change.
+const REUSED_NEXT_HOP: &str = "\
+Oct 20 09:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 09:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 09:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 09:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0.1/0/0/0.9, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10024: Connection refused)
+Oct 20 09:28:00 mx1 postfix/smtpd[104]: 6B7C8D9E01: client=other.example.com[192.0.2.11]
+Oct 20 09:28:00 mx1 postfix/cleanup[101]: 6B7C8D9E01: message-id=<other@example.com>
+Oct 20 09:28:00 mx1 postfix/qmgr[102]: 6B7C8D9E01: from=<carol@example.com>, size=99, nrcpt=1 (queue active)
+Oct 20 09:29:00 mx1 postfix/smtp[105]: 6B7C8D9E01: to=<dan@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 09:29:00 mx1 postfix/qmgr[102]: 6B7C8D9E01: removed
+Oct 20 09:30:00 mx1 postfix/smtpd[104]: 6B7C8D9E01: client=localhost[127.0.0.1]
+Oct 20 09:30:00 mx1 postfix/cleanup[101]: 6B7C8D9E01: message-id=<m1@example.com>
+Oct 20 09:30:00 mx1 postfix/qmgr[102]: 6B7C8D9E01: from=<alice@example.com>, size=1300, nrcpt=1 (queue active)
+Oct 20 09:30:00 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:10024, delay=1800, delays=1799/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6B7C8D9E01)
+Oct 20 09:30:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 09:30:01 mx1 postfix/smtp[105]: 6B7C8D9E01: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 09:30:01 mx1 postfix/qmgr[102]: 6B7C8D9E01: removed
+";
+
+/// A is handed to the content filter as 6B7C8D9E01, which delivers it; a
+/// day later Postfix reuses 6B7C8D9E01 for an unrelated message, which
+/// bounces. Retention drops the delivered segment but keeps A's handoff
+/// (its next hop's id is still in the input), and `HopLinks::link` takes
+/// the first segment seen after the handoff: the unrelated bounce gets A's
+/// sender, Message-ID and reception time.
+const REUSED_A_DAY_LATER: &str = "\
+Oct 20 09:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 09:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 09:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 09:00:01 mx1 postfix/smtpd[104]: 6B7C8D9E01: client=localhost[127.0.0.1]
+Oct 20 09:00:01 mx1 postfix/cleanup[101]: 6B7C8D9E01: message-id=<m1@example.com>
+Oct 20 09:00:01 mx1 postfix/qmgr[102]: 6B7C8D9E01: from=<alice@example.com>, size=1300, nrcpt=1 (queue active)
+Oct 20 09:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0.1/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6B7C8D9E01)
+Oct 20 09:00:01 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 09:00:02 mx1 postfix/smtp[105]: 6B7C8D9E01: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 09:00:02 mx1 postfix/qmgr[102]: 6B7C8D9E01: removed
+Oct 21 09:10:00 mx1 postfix/smtpd[200]: 6B7C8D9E01: client=other.example.com[192.0.2.11]
+Oct 21 09:10:00 mx1 postfix/cleanup[201]: 6B7C8D9E01: message-id=<other@example.com>
+Oct 21 09:10:00 mx1 postfix/qmgr[202]: 6B7C8D9E01: from=<carol@example.com>, size=99, nrcpt=1 (queue active)
+Oct 21 09:10:01 mx1 postfix/smtp[205]: 6B7C8D9E01: to=<dan@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 21 09:10:01 mx1 postfix/qmgr[202]: 6B7C8D9E01: removed
+";
+
+/// The bounced rows of a log, with and without retention, which must agree.
+fn bounces_of(log: &str) -> Vec<RecipientOutcome> {
+    let bounced = |log: &PartialLog| outcomes_where(log, |outcome, _| outcome == Outcome::Bounced);
+    let everything = bounced(&scan_text(log, Retention::Everything));
+    assert_eq!(bounced(&scan_text(log, undelivered())), everything);
+    everything
+}
+
+#[test]
+fn a_next_hop_is_the_use_of_its_queue_id_alive_at_the_handoff() {
+    let time = |day, hour, minute| {
+        chrono::NaiveDate::from_ymd_opt(2024, 10, day)
+            .and_then(|d| d.and_hms_opt(hour, minute, 0))
+            .map(|t| t.and_utc())
+    };
+    // The id's earlier use ended a minute before the handoff: the bounce
+    // is of the message handed over, received at 09:00 from alice.
+    let rows = bounces_of(REUSED_NEXT_HOP);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            rows[0].received_at,
+            rows[0].sender.as_ref().unwrap().as_slice()
+        ),
+        (time(20, 9, 0), &b"alice@example.com"[..])
+    );
+    // The id's later use, a day after, is not the next hop, whether or not
+    // the use at the handoff was kept: the bounce is carol's own.
+    let rows = bounces_of(REUSED_A_DAY_LATER);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            rows[0].received_at,
+            rows[0].sender.as_ref().unwrap().as_slice()
+        ),
+        (time(21, 9, 10), &b"carol@example.com"[..])
+    );
+    assert_eq!(rows[0].message_id.as_ref().unwrap(), "other@example.com");
+}
