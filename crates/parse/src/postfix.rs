@@ -25,7 +25,7 @@ use crate::event::{
     RejectStage, Rejection,
 };
 use crate::exim::queue_id_in_confirmation;
-use crate::find::{known_prefix, rfind_anchored};
+use crate::find::{find_any, known_prefix, rfind_anchored};
 use crate::id::postfix_id_kind;
 use crate::smtp::{EnhancedCode, SmtpReply};
 
@@ -47,8 +47,10 @@ pub fn split_program(tag: &BStr) -> Option<(&BStr, &BStr)> {
     if !tag.starts_with(b"postfix") {
         return None;
     }
-    let first_slash = memchr::memchr(b'/', tag);
-    let last_slash = memchr::memrchr(b'/', tag);
+    // Tags are short: plain loops cost less than vectorised searches here,
+    // and `postfix` itself has no slash to look at.
+    let first_slash = tag[7..].iter().position(|&b| b == b'/').map(|i| 7 + i);
+    let last_slash = tag.iter().rposition(|&b| b == b'/');
     match (first_slash, last_slash) {
         (Some(first), Some(last)) => Some((BStr::new(&tag[..first]), BStr::new(&tag[last + 1..]))),
         _ => Some((BStr::new(tag), BStr::new(b""))),
@@ -1115,7 +1117,8 @@ impl<'a> Fields<'a> {
                 None => (&after[1..], &after[after.len()..]),
             }
         } else {
-            let end = memchr::memchr2(b',', b' ', after).unwrap_or(after.len());
+            // Values are short (`relay=mx.example.com[192.0.2.10]:25`).
+            let end = find_any([b',', b' '], after).unwrap_or(after.len());
             (&after[..end], &after[end..])
         };
         self.rest = rest;

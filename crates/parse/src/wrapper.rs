@@ -67,6 +67,7 @@
 use bstr::BStr;
 use chrono::{Datelike, Timelike};
 
+use crate::find::find_any;
 use crate::time::{CivilStamp, digits_n, parse_fraction, parse_iso_datetime, parse_offset};
 
 /// The outer envelope of one line.
@@ -563,7 +564,8 @@ fn host_and_tag(rest: &[u8]) -> Option<(Option<&[u8]>, Tag<'_>)> {
     // One scan finds the end of the first word, or the end of a tag when
     // there is no host (`journalctl --no-hostname`). A host never ends
     // with `: ` (an IPv6 host has a colon, so look further then).
-    let first = memchr::memchr3(b' ', b'[', b':', rest)?;
+    // Host names are a few bytes long: `find_any` rather than `memchr3`.
+    let first = find_any([b' ', b'[', b':'], rest)?;
     let space = if rest[first] == b' ' {
         first
     } else {
@@ -659,18 +661,30 @@ fn repeat_notice(text: &[u8]) -> Option<Tag<'_>> {
 /// space or the end of the line, so that neither an IPv6 host such as
 /// `2001:db8::1` nor a time such as `11:30:45` is taken for a tag.
 fn tag(text: &[u8]) -> Option<Tag<'_>> {
-    let end = memchr::memchr3(b' ', b'[', b':', text)?;
+    // A program name is short (`postfix/submission/smtpd`): `find_any`
+    // rather than `memchr3`.
+    let end = find_any([b' ', b'[', b':'], text)?;
     if end == 0 {
         return None;
     }
     let program = &text[..end];
     let (pid, after) = if text[end] == b'[' {
         let inner = &text[end + 1..];
-        let digits = inner.iter().take_while(|b| b.is_ascii_digit()).count();
+        // Digits and their value in one pass; a value that saturates is
+        // above `u32::MAX` too, so the conversion turns it down like
+        // `ascii_u32` does.
+        let mut digits = 0;
+        let mut value = 0u64;
+        while let Some(&b) = inner.get(digits)
+            && b.is_ascii_digit()
+        {
+            value = value.saturating_mul(10).saturating_add(u64::from(b - b'0'));
+            digits += 1;
+        }
         if digits == 0 || inner.get(digits) != Some(&b']') {
             return None;
         }
-        (ascii_u32(&inner[..digits]), &inner[digits + 1..])
+        (u32::try_from(value).ok(), &inner[digits + 1..])
     } else {
         (None, &text[end..])
     };
