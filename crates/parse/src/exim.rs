@@ -10,7 +10,7 @@ use bstr::BStr;
 use crate::event::{
     Attempt, AttemptStatus, Body, EventKind, Lifecycle, Reception, RejectStage, Rejection,
 };
-use crate::find::{known_prefix, rfind_anchored};
+use crate::find::{find_any, known_prefix, rfind_anchored};
 use crate::id::is_exim_id;
 use crate::smtp::SmtpReply;
 use crate::time::{CivilStamp, parse_fraction, parse_iso_datetime, parse_offset};
@@ -136,7 +136,7 @@ fn is_delivery_key(token: &[u8]) -> bool {
     // the `=`; matching the name is one length switch instead of a
     // comparison per key.
     let head = &token[..token.len().min(5)];
-    if let Some(eq) = memchr::memchr(b'=', head) {
+    if let Some(eq) = head.iter().position(|&b| b == b'=') {
         return matches!(
             &token[..eq],
             b"R" | b"T"
@@ -349,7 +349,7 @@ fn parse_delivery_fields<'a>(mut rest: &'a [u8], fields: &mut DeliveryFields<'a>
             continue;
         }
         let (token, tail) = split_token(rest);
-        let Some(eq) = memchr::memchr(b'=', token) else {
+        let Some(eq) = find_any([b'='], token) else {
             // A bare flag (`K`, `L`, `DS`, `PRDR`); possibly glued to the
             // separator (`K:`).
             if token.ends_with(b":") && !tail.is_empty() {
@@ -478,7 +478,8 @@ fn host_field(text: &[u8]) -> HostField<'_> {
     let Some(after_open) = rest.strip_prefix(b"[") else {
         return (name, None, rest, false);
     };
-    let Some(close) = memchr::memchr(b']', after_open) else {
+    // An address is short: `find_any` rather than `memchr`.
+    let Some(close) = find_any([b']'], after_open) else {
         return (name, None, rest, false);
     };
     let ip = &after_open[..close];
@@ -630,7 +631,7 @@ fn reception(rest: &[u8]) -> Body<'_> {
             break;
         }
         let (token, rest) = split_token(tail);
-        let Some(eq) = memchr::memchr(b'=', token) else {
+        let Some(eq) = find_any([b'='], token) else {
             tail = rest;
             continue;
         };
@@ -726,6 +727,20 @@ fn message_line(text: &[u8]) -> Body<'_> {
 /// Rejection lines: `[fields ][temporarily ]rejected <what>[: text]`, with
 /// or without a message id.
 fn rejection(text: &[u8]) -> Option<Body<'_>> {
+    // Only a text that starts with `rejected`, `temporarily rejected` or a
+    // field this function accepts before `rejected` (`H=`, `F=`, `U=`, `DS
+    // `) can be a rejection: the checks below look at the first token of
+    // the text. Most lines are turned down here, without a search of the
+    // whole text for ` rejected `.
+    if !(text.starts_with(b"rejected ")
+        || text.starts_with(b"temporarily rejected ")
+        || text.starts_with(b"H=")
+        || text.starts_with(b"F=")
+        || text.starts_with(b"U=")
+        || text.starts_with(b"DS "))
+    {
+        return None;
+    }
     let at = if text.starts_with(b"rejected ") || text.starts_with(b"temporarily rejected ") {
         0
     } else {
@@ -776,7 +791,7 @@ fn rejection(text: &[u8]) -> Option<Body<'_>> {
             continue;
         }
         let (token, tail) = split_token(rest);
-        match memchr::memchr(b'=', token) {
+        match find_any([b'='], token) {
             Some(eq) => {
                 let (value, tail, _) = field_of_token(rest, token, tail, eq);
                 if &token[..eq] == b"F" {
@@ -872,7 +887,8 @@ fn no_id_line(text: &[u8]) -> Body<'_> {
 }
 
 fn split_token(text: &[u8]) -> (&[u8], &[u8]) {
-    match memchr::memchr(b' ', text) {
+    // Tokens are short: `find_any` rather than `memchr`.
+    match find_any([b' '], text) {
         Some(space) => (&text[..space], &text[space + 1..]),
         None => (text, &text[text.len()..]),
     }

@@ -1180,7 +1180,8 @@ fn angle_end(text: &[u8]) -> Option<usize> {
 // Byte helpers
 
 fn split_token(text: &[u8]) -> (&[u8], &[u8]) {
-    match memchr::memchr(b' ', text) {
+    // Tokens are short: `find_any` rather than `memchr`.
+    match find_any([b' '], text) {
         Some(space) => (&text[..space], &text[space + 1..]),
         None => (text, &text[text.len()..]),
     }
