@@ -80,6 +80,17 @@ static IN_POSTFIX_LONG_ALPHABET: [bool; 256] = {
     table
 };
 
+/// Digits and `A`–`F`: a table lookup per byte instead of two range checks.
+static IS_UPPER_HEX: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(b as u8, b'0'..=b'9' | b'A'..=b'F');
+        b += 1;
+    }
+    table
+};
+
 /// What kind of Postfix queue id a token is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PostfixIdKind {
@@ -98,11 +109,7 @@ pub enum PostfixIdKind {
 /// assert_eq!(postfix_id_kind(b"NOQUEUE"), None);
 /// ```
 pub fn postfix_id_kind(text: &[u8]) -> Option<PostfixIdKind> {
-    if text.len() >= 6
-        && text
-            .iter()
-            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(b))
-    {
+    if text.len() >= 6 && text.iter().all(|&b| IS_UPPER_HEX[usize::from(b)]) {
         return Some(PostfixIdKind::Short);
     }
     // The separator is the last `z` at offset ≥ 10; the part after it (the
