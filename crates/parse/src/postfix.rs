@@ -149,7 +149,7 @@ fn is_queue_id(token: &[u8]) -> bool {
     if lenient(token) {
         return true;
     }
-    match memchr::memchr(b'.', token) {
+    match find_any([b'.'], token) {
         Some(dot) => {
             let (id, suffix) = (&token[..dot], &token[dot + 1..]);
             (postfix_id_kind(id).is_some() || lenient(id))
@@ -435,7 +435,11 @@ fn delivery<'a>(daemon: &'a [u8], rest: &'a [u8]) -> Body<'a> {
         attempt.remote_ip = ip.map(BStr::new);
     }
     if let Some(text) = text {
-        if let (None, Some((host, ip))) = (relay, said_host(text)) {
+        // Only without a relay field: the search of the text is not done
+        // when its answer would not be used.
+        if relay.is_none()
+            && let Some((host, ip)) = said_host(text)
+        {
             attempt.remote_host = Some(BStr::new(host));
             attempt.remote_ip = ip.map(BStr::new);
         }
@@ -487,10 +491,11 @@ fn split_endpoint(text: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
     fn nonempty(s: &[u8]) -> Option<&[u8]> {
         (!s.is_empty()).then_some(s)
     }
-    match memchr::memchr(b'[', text) {
+    // Endpoints are short: `find_any` rather than `memchr`.
+    match find_any([b'['], text) {
         Some(open) => {
             let inside = &text[open + 1..];
-            let inside = memchr::memchr(b']', inside).map(|close| &inside[..close]);
+            let inside = find_any([b']'], inside).map(|close| &inside[..close]);
             (nonempty(&text[..open]), inside)
         }
         None => (nonempty(text), None),
@@ -663,6 +668,11 @@ fn message_id(value: &[u8]) -> Body<'_> {
 
 /// bounce `sender non-delivery notification: NEWID` and friends.
 fn notification(rest: &[u8]) -> Option<Body<'_>> {
+    // Every kind below starts with `sender ` or `postmaster `: other lines
+    // are turned down without a search.
+    if !(rest.starts_with(b"sender ") || rest.starts_with(b"postmaster ")) {
+        return None;
+    }
     let at = find_fixed!(rest, b" notification: ")?;
     let what = &rest[..at];
     let kind = match what {
@@ -686,7 +696,7 @@ fn notification(rest: &[u8]) -> Option<Body<'_>> {
 
 /// `reject: …`, `milter-hold: …`, `warning: header …` → (action, rest).
 fn action_word(text: &[u8]) -> Option<(&[u8], &[u8])> {
-    let colon = memchr::memchr(b':', &text[..text.len().min(32)])?;
+    let colon = find_any([b':'], &text[..text.len().min(32)])?;
     let word = &text[..colon];
     let known = matches!(
         word,
