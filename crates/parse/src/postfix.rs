@@ -961,8 +961,8 @@ fn parse_content_action<'a>(class: &[u8], rest: &'a [u8]) -> ContentAction<'a> {
         };
         let origin = &before[from + b" from ".len()..];
         let origin_ok = !origin.is_empty()
-            && !origin.contains(&b' ')
-            && (origin == b"local" || origin.contains(&b'['));
+            && find_any([b' '], origin).is_none()
+            && (origin == b"local" || find_any([b'['], origin).is_some());
         let after = &rest[semicolon + 1..];
         let next = skip_space(after);
         let fields_follow = next.is_empty()
@@ -996,13 +996,17 @@ fn parse_content_action<'a>(class: &[u8], rest: &'a [u8]) -> ContentAction<'a> {
 /// `a=<x:y> b=c: text` → (`a=<x:y> b=c`, Some(`text`)).
 fn split_unbracketed_colon(text: &[u8]) -> (&[u8], Option<&[u8]>) {
     let mut depth = 0usize;
-    for (i, &b) in text.iter().enumerate() {
-        match b {
+    let mut i = 0;
+    // From one angle bracket or colon to the next rather than byte by byte.
+    while let Some(found) = find_any([b'<', b'>', b':'], &text[i..]) {
+        let at = i + found;
+        match text[at] {
             b'<' => depth += 1,
             b'>' => depth = depth.saturating_sub(1),
-            b':' if depth == 0 => return (&text[..i], Some(&text[i + 1..])),
+            _ if depth == 0 => return (&text[..at], Some(&text[at + 1..])),
             _ => {}
         }
+        i = at + 1;
     }
     (text, None)
 }
@@ -1159,9 +1163,7 @@ fn angle_end(text: &[u8]) -> Option<usize> {
     const QUOTED_LOOKAHEAD: usize = 1024;
     // The usual address has no quote and no nested `<` before its `>`:
     // both readings below close there, so find it with one search.
-    if let Some(i) = text
-        .get(1..)
-        .and_then(|t| memchr::memchr3(b'<', b'>', b'"', t))
+    if let Some(i) = text.get(1..).and_then(|t| find_any([b'<', b'>', b'"'], t))
         && text[1 + i] == b'>'
     {
         return Some(1 + i);
