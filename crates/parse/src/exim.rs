@@ -10,7 +10,7 @@ use bstr::BStr;
 use crate::event::{
     Attempt, AttemptStatus, Body, EventKind, Lifecycle, Reception, RejectStage, Rejection,
 };
-use crate::find::{find_any, known_prefix, rfind_anchored};
+use crate::find::{PrefixTable, find_any, rfind_anchored};
 use crate::id::is_exim_id;
 use crate::smtp::SmtpReply;
 use crate::time::{CivilStamp, parse_fraction, parse_iso_datetime, parse_offset};
@@ -693,7 +693,7 @@ fn message_line(text: &[u8]) -> Body<'_> {
     if let Some(event) = rejection(text) {
         return event;
     }
-    const KNOWN: &[(&[u8], &str)] = &[
+    static KNOWN: PrefixTable = PrefixTable::new(&[
         (b"H=", "host attempt"),
         (b"SMTP error from remote mail", "host attempt"),
         (b"SMTP timeout", "host attempt"),
@@ -717,8 +717,8 @@ fn message_line(text: &[u8]) -> Body<'_> {
         (b"domain", "message note"),
         (b"retry", "retry note"),
         (b"cwd=", "arguments"),
-    ];
-    if let Some(label) = known_prefix(text, KNOWN) {
+    ]);
+    if let Some(label) = KNOWN.find(text) {
         return Body::Irrelevant(label);
     }
     Body::Unrecognised("unknown message line")
@@ -836,7 +836,7 @@ fn no_id_line(text: &[u8]) -> Body<'_> {
     if let Some(event) = rejection(text) {
         return event;
     }
-    const KNOWN: &[(&[u8], &str)] = &[
+    static KNOWN: PrefixTable = PrefixTable::new(&[
         (b"Start queue run", "queue run"),
         (b"End queue run", "queue run"),
         (b"exim ", "daemon"),
@@ -871,8 +871,8 @@ fn no_id_line(text: &[u8]) -> Body<'_> {
         (b"Spool file", "spool locked"),
         (b"Start ", "queue run"),
         (b"End ", "queue run"),
-    ];
-    if let Some(label) = known_prefix(text, KNOWN) {
+    ]);
+    if let Some(label) = KNOWN.find(text) {
         return Body::Irrelevant(label);
     }
     if find_fixed!(text, b"authenticator failed").is_some()

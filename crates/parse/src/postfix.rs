@@ -25,7 +25,7 @@ use crate::event::{
     RejectStage, Rejection,
 };
 use crate::exim::queue_id_in_confirmation;
-use crate::find::{find_any, known_prefix, rfind_anchored};
+use crate::find::{PrefixTable, find_any, rfind_anchored};
 use crate::id::postfix_id_kind;
 use crate::smtp::{EnhancedCode, SmtpReply};
 
@@ -213,7 +213,7 @@ fn queue_line<'a>(daemon: &'a [u8], rest: &'a [u8]) -> Body<'a> {
         // `status=deferred (bounce failed)`, 3.11 `sender notification failed`.
         return Body::Irrelevant("notification failed");
     }
-    const KNOWN: &[(&[u8], &str)] = &[
+    static KNOWN: PrefixTable = PrefixTable::new(&[
         (b"host ", "host attempt"),
         (b"lost connection with ", "host attempt"),
         (b"conversation with ", "host attempt"),
@@ -232,8 +232,10 @@ fn queue_line<'a>(daemon: &'a [u8], rest: &'a [u8]) -> Body<'a> {
         (b"timeout after ", "connection"),
         (b"too many errors after ", "connection"),
         (b"improper command pipelining", "connection"),
-    ];
-    known_prefix(rest, KNOWN).map_or(Body::Unrecognised("unknown queue line"), Body::Irrelevant)
+    ]);
+    KNOWN
+        .find(rest)
+        .map_or(Body::Unrecognised("unknown queue line"), Body::Irrelevant)
 }
 
 /// Lines without a queue id (or after `NOQUEUE: `).
@@ -244,7 +246,7 @@ fn unqueued_line(text: &[u8]) -> Body<'_> {
     if let Some((action, after)) = action_word(text) {
         return action_line(false, action, after);
     }
-    const KNOWN: &[(&[u8], &str)] = &[
+    static KNOWN: PrefixTable = PrefixTable::new(&[
         (b"connect from ", "connection"),
         (b"disconnect from ", "connection"),
         (b"lost connection after ", "connection"),
@@ -331,8 +333,8 @@ fn unqueued_line(text: &[u8]) -> Body<'_> {
         (b"rewrite stream ", "debug"),
         (b"process generation", "debug"),
         (b"mynetworks: ", "debug"),
-    ];
-    if let Some(label) = known_prefix(text, KNOWN) {
+    ]);
+    if let Some(label) = KNOWN.find(text) {
         return Body::Irrelevant(label);
     }
     if text.starts_with(b"addr ") && find_fixed!(text, b" listed by domain ").is_some() {
