@@ -27,6 +27,21 @@ pub(crate) fn rfind_anchored(haystack: &[u8], needle: &[u8], anchor: usize) -> O
     })
 }
 
+/// `memmem::find(haystack, needle)`, found by searching for the needle's
+/// byte at `anchor` (an index into `needle`) and comparing the whole needle
+/// there.
+///
+/// A `memmem` search costs a hundred-odd instructions of setup before it
+/// looks at the text; with an anchor byte that is rare in the text (`]`,
+/// `=`, `q`), `memchr` finds the few candidates for less on texts of a
+/// line's length.
+pub(crate) fn find_anchored(haystack: &[u8], needle: &[u8], anchor: usize) -> Option<usize> {
+    memchr::memchr_iter(needle[anchor], haystack).find_map(|at| {
+        let start = at.checked_sub(anchor)?;
+        haystack[start..].starts_with(needle).then_some(start)
+    })
+}
+
 /// A table of known line prefixes and their labels, looked up by the
 /// text's first byte.
 ///
