@@ -25,7 +25,7 @@ use crate::event::{
     RejectStage, Rejection,
 };
 use crate::exim::queue_id_in_confirmation;
-use crate::find::{PrefixTable, find_any, rfind_anchored};
+use crate::find::{PrefixTable, find_anchored, find_any, rfind_anchored};
 use crate::id::postfix_id_kind;
 use crate::smtp::{EnhancedCode, SmtpReply};
 
@@ -535,11 +535,22 @@ fn said_host(text: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
 /// me: `, or at its very start (`250 2.0.0 Ok: queued as X`, LMTP and
 /// content-filter answers). Numbers elsewhere in local texts are not codes.
 fn status_reply(text: &[u8]) -> SmtpReply {
-    if let Some(at) = find_fixed!(text, b" said: ") {
-        return SmtpReply::find(&text[at + b" said: ".len()..]);
+    const SAID: &[u8] = b" said: ";
+    const REFUSED: &[u8] = b"refused to talk to me: ";
+    // Each introduction has one colon, and a status text few: one pass
+    // over the colons finds the first of each, for less than the setup of
+    // two substring searches. ` said: ` wins wherever it is.
+    let mut refused = None;
+    for colon in memchr::memchr_iter(b':', text) {
+        if colon >= 5 && text[colon - 5..].starts_with(SAID) {
+            return SmtpReply::find(&text[colon - 5 + SAID.len()..]);
+        }
+        if refused.is_none() && colon >= 21 && text[colon - 21..].starts_with(REFUSED) {
+            refused = Some(colon - 21);
+        }
     }
-    if let Some(at) = find_fixed!(text, b"refused to talk to me: ") {
-        return SmtpReply::find(&text[at + b"refused to talk to me: ".len()..]);
+    if let Some(at) = refused {
+        return SmtpReply::find(&text[at + REFUSED.len()..]);
     }
     if text.first().is_some_and(u8::is_ascii_digit) {
         return SmtpReply::find(text);
@@ -552,9 +563,11 @@ fn status_reply(text: &[u8]) -> SmtpReply {
 fn phase(text: &[u8]) -> Option<&BStr> {
     let command = if let Some(at) = rfind_anchored(text, b"(in reply to ", 0) {
         let after = &text[at + b"(in reply to ".len()..];
-        let end = find_fixed!(after, b" command")?;
+        // A few words to the end: an anchored search costs less than
+        // `memmem`'s setup.
+        let end = find_anchored(after, b" command", 1)?;
         &after[..end]
-    } else if let Some(at) = find_fixed!(text, b" while sending ") {
+    } else if let Some(at) = find_anchored(text, b" while sending ", 1) {
         let after = &text[at + b" while sending ".len()..];
         let end = find_fixed!(after, b" --").unwrap_or(after.len());
         let after = &after[..end];
