@@ -91,7 +91,10 @@ pub fn parse_body<'a>(daemon: &'a BStr, body: &'a [u8]) -> PostfixLine<'a> {
             body: Body::Irrelevant(label),
         };
     }
-    if let Some((id, rest)) = leading_queue_id(body) {
+    // The first colon tells whether a queue id leads and, on a line
+    // without one, whether an action word does: it is looked for once.
+    let colon = find_any([b':'], &body[..body.len().min(64)]);
+    if let Some((id, rest)) = colon.and_then(|colon| queue_id_before(body, colon)) {
         return PostfixLine {
             queue_id: Some(BStr::new(id)),
             body: queue_line(daemon, rest),
@@ -105,7 +108,7 @@ pub fn parse_body<'a>(daemon: &'a BStr, body: &'a [u8]) -> PostfixLine<'a> {
     }
     PostfixLine {
         queue_id: None,
-        body: unqueued_line(body),
+        body: unqueued_line_at(body, colon.filter(|&colon| colon < 32)),
     }
 }
 
@@ -127,6 +130,12 @@ fn severity(body: &[u8]) -> Option<(&'static str, &[u8])> {
 fn leading_queue_id(text: &[u8]) -> Option<(&[u8], &[u8])> {
     // An id is short and its colon near: `find_any` rather than `memchr`.
     let colon = find_any([b':'], &text[..text.len().min(64)])?;
+    queue_id_before(text, colon)
+}
+
+/// [`leading_queue_id`] with the first colon of `text` (within its first
+/// 64 bytes) at `colon`.
+fn queue_id_before(text: &[u8], colon: usize) -> Option<(&[u8], &[u8])> {
     let after = &text[colon + 1..];
     if !(after.is_empty() || after[0] == b' ') {
         return None;
@@ -240,10 +249,16 @@ fn queue_line<'a>(daemon: &'a [u8], rest: &'a [u8]) -> Body<'a> {
 
 /// Lines without a queue id (or after `NOQUEUE: `).
 fn unqueued_line(text: &[u8]) -> Body<'_> {
+    unqueued_line_at(text, first_colon_of_word(text))
+}
+
+/// [`unqueued_line`] with the first colon of `text` within its first 32
+/// bytes at `colon` (`None` when there is none).
+fn unqueued_line_at(text: &[u8], colon: Option<usize>) -> Body<'_> {
     if text.is_empty() {
         return Body::Irrelevant("empty");
     }
-    if let Some((action, after)) = action_word(text) {
+    if let Some((action, after)) = colon.and_then(|colon| action_word_before(text, colon)) {
         return action_line(false, action, after);
     }
     static KNOWN: PrefixTable = PrefixTable::new(&[
@@ -711,7 +726,18 @@ fn notification(rest: &[u8]) -> Option<Body<'_>> {
 
 /// `reject: …`, `milter-hold: …`, `warning: header …` → (action, rest).
 fn action_word(text: &[u8]) -> Option<(&[u8], &[u8])> {
-    let colon = find_any([b':'], &text[..text.len().min(32)])?;
+    action_word_before(text, first_colon_of_word(text)?)
+}
+
+/// The first colon within the first 32 bytes of `text`: where an action
+/// word would end.
+fn first_colon_of_word(text: &[u8]) -> Option<usize> {
+    find_any([b':'], &text[..text.len().min(32)])
+}
+
+/// [`action_word`] with the first colon of `text` (within its first 32
+/// bytes) at `colon`.
+fn action_word_before(text: &[u8], colon: usize) -> Option<(&[u8], &[u8])> {
     let word = &text[..colon];
     let known = matches!(
         word,
