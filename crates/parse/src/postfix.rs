@@ -43,14 +43,20 @@ pub struct PostfixLine<'a> {
 /// `postfix/submission/smtpd` → (`postfix`, `smtpd`), `postfix-out/smtp` →
 /// (`postfix-out`, `smtp`). `None` when the tag is not Postfix's.
 pub fn split_program(tag: &BStr) -> Option<(&BStr, &BStr)> {
+    let bytes: &[u8] = tag.as_ref();
+    split_program_at(tag, bytes.iter().rposition(|&b| b == b'/'))
+}
+
+/// [`split_program`] with the index of the tag's last `/` known (the
+/// caller has found it for the daemon name already).
+pub(crate) fn split_program_at(tag: &BStr, last_slash: Option<usize>) -> Option<(&BStr, &BStr)> {
     let tag: &[u8] = tag.as_ref();
     if !tag.starts_with(b"postfix") {
         return None;
     }
-    // Tags are short: plain loops cost less than vectorised searches here,
-    // and `postfix` itself has no slash to look at.
+    // Tags are short: a plain loop costs less than a vectorised search
+    // here, and `postfix` itself has no slash to look at.
     let first_slash = tag[7..].iter().position(|&b| b == b'/').map(|i| 7 + i);
-    let last_slash = tag.iter().rposition(|&b| b == b'/');
     match (first_slash, last_slash) {
         (Some(first), Some(last)) => Some((BStr::new(&tag[..first]), BStr::new(&tag[last + 1..]))),
         _ => Some((BStr::new(tag), BStr::new(b""))),
@@ -524,10 +530,21 @@ fn is_ip(text: &[u8]) -> bool {
     let text = text.strip_prefix(b"IPv6:").unwrap_or(text);
     !text.is_empty()
         && text.iter().any(u8::is_ascii_digit)
-        && text
-            .iter()
-            .all(|&b| b.is_ascii_hexdigit() || b == b'.' || b == b':' || b == b'%')
+        && text.iter().all(|&b| IS_IP_BYTE[usize::from(b)])
 }
+
+/// Bytes of an IP address as logged: hex digits, `.`, `:` and `%` (zone):
+/// one table lookup per byte of every client and relay address.
+static IS_IP_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_hexdigit() || c == b'.' || c == b':' || c == b'%';
+        b += 1;
+    }
+    table
+};
 
 /// `host X[ip] said: …` / `host X[ip] refused to talk to me: …` in a text.
 fn said_host(text: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {

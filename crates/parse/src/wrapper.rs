@@ -177,8 +177,8 @@ fn numeric(line: &[u8], depth: u8) -> Option<Envelope<'_>> {
 #[inline]
 fn named(line: &[u8]) -> Option<Envelope<'_>> {
     let word = line.get(..3)?;
-    if month_number(word).is_some() {
-        classic(line, None)
+    if let Some(month) = month_number(word) {
+        classic_in_month(line, month, None)
     } else if is_weekday(word) {
         short_full(line)
     } else {
@@ -225,8 +225,13 @@ fn clock_time(bytes: &[u8]) -> Option<(u8, u8, u8)> {
 
 /// `Mmm d HH:MM:SS[.f] rest`, with `Mmm dd YYYY HH:MM:SS` when `year` is
 /// not known yet.
-fn classic(line: &[u8], mut year: Option<i32>) -> Option<Envelope<'_>> {
+fn classic(line: &[u8], year: Option<i32>) -> Option<Envelope<'_>> {
     let month = month_number(line.get(..3)?)?;
+    classic_in_month(line, month, year)
+}
+
+/// [`classic`] for a line whose first three bytes name `month`.
+fn classic_in_month(line: &[u8], month: u8, mut year: Option<i32>) -> Option<Envelope<'_>> {
     if line.get(3) != Some(&b' ') {
         return None;
     }
