@@ -737,13 +737,14 @@ fn rejection(text: &[u8]) -> Option<Body<'_>> {
     // `) can be a rejection: the checks below look at the first token of
     // the text. Most lines are turned down here, without a search of the
     // whole text for ` rejected `.
-    if !(text.starts_with(b"rejected ")
-        || text.starts_with(b"temporarily rejected ")
-        || text.starts_with(b"H=")
-        || text.starts_with(b"F=")
-        || text.starts_with(b"U=")
-        || text.starts_with(b"DS "))
-    {
+    let could_be = match text.first() {
+        Some(b'r') => text.starts_with(b"rejected "),
+        Some(b't') => text.starts_with(b"temporarily rejected "),
+        Some(b'H' | b'F' | b'U') => text.get(1) == Some(&b'='),
+        Some(b'D') => text.starts_with(b"DS "),
+        _ => false,
+    };
+    if !could_be {
         return None;
     }
     let at = if text.starts_with(b"rejected ") || text.starts_with(b"temporarily rejected ") {

@@ -126,6 +126,10 @@ fn severity(body: &[u8]) -> Option<(&'static str, &[u8])> {
         (b"fatal:", "fatal"),
         (b"panic:", "panic"),
     ];
+    // Most bodies start with none of their first letters.
+    if !matches!(body.first(), Some(b'w' | b'e' | b'f' | b'p')) {
+        return None;
+    }
     SEVERITIES.iter().find_map(|&(prefix, label)| {
         let rest = body.strip_prefix(prefix)?;
         (rest.is_empty() || rest[0] == b' ').then(|| (label, skip_space(rest)))
