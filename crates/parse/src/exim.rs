@@ -10,7 +10,7 @@ use bstr::BStr;
 use crate::event::{
     Attempt, AttemptStatus, Body, EventKind, Lifecycle, Reception, RejectStage, Rejection,
 };
-use crate::find::{known_prefix, rfind_anchored};
+use crate::find::{PrefixTable, find_anchored, find_any, rfind_anchored};
 use crate::id::is_exim_id;
 use crate::smtp::SmtpReply;
 use crate::time::{CivilStamp, parse_fraction, parse_iso_datetime, parse_offset};
@@ -136,7 +136,7 @@ fn is_delivery_key(token: &[u8]) -> bool {
     // the `=`; matching the name is one length switch instead of a
     // comparison per key.
     let head = &token[..token.len().min(5)];
-    if let Some(eq) = memchr::memchr(b'=', head) {
+    if let Some(eq) = head.iter().position(|&b| b == b'=') {
         return matches!(
             &token[..eq],
             b"R" | b"T"
@@ -349,7 +349,7 @@ fn parse_delivery_fields<'a>(mut rest: &'a [u8], fields: &mut DeliveryFields<'a>
             continue;
         }
         let (token, tail) = split_token(rest);
-        let Some(eq) = memchr::memchr(b'=', token) else {
+        let Some(eq) = find_any([b'='], token) else {
             // A bare flag (`K`, `L`, `DS`, `PRDR`); possibly glued to the
             // separator (`K:`).
             if token.ends_with(b":") && !tail.is_empty() {
@@ -397,6 +397,9 @@ fn field_value(text: &[u8]) -> (&[u8], &[u8], bool) {
 /// its `=` at `eq` and `tail` after it. The caller has found the token
 /// already, and an unquoted value is the rest of it: it is not scanned
 /// for its end again.
+// Inlined: called for every field of every delivery and arrival line,
+// and its three-part result would otherwise go through memory.
+#[inline(always)]
 fn field_of_token<'a>(
     text: &'a [u8],
     token: &'a [u8],
@@ -443,6 +446,9 @@ type HostField<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, &'a [u8], bool);
 /// `H=` value: `name [ip]`, `name (helo) [ip]`, `(helo) [ip]`, `[ip]`,
 /// with optional `DS`, `:port` and `*` after the address. Returns name, ip,
 /// the rest, and whether the separator was glued to it (`[ip]: text`).
+// Inlined: once per host field of most lines, and its four-part result
+// would otherwise go through memory.
+#[inline(always)]
 fn host_field(text: &[u8]) -> HostField<'_> {
     let mut name = None;
     let mut rest = text;
@@ -478,7 +484,8 @@ fn host_field(text: &[u8]) -> HostField<'_> {
     let Some(after_open) = rest.strip_prefix(b"[") else {
         return (name, None, rest, false);
     };
-    let Some(close) = memchr::memchr(b']', after_open) else {
+    // An address is short: `find_any` rather than `memchr`.
+    let Some(close) = find_any([b']'], after_open) else {
         return (name, None, rest, false);
     };
     let ip = &after_open[..close];
@@ -576,9 +583,11 @@ fn command_name(phase: &[u8]) -> &[u8] {
 /// The queue id a next hop returned in its confirmation: Exim `id=X`,
 /// Postfix `queued as X`.
 pub(crate) fn queue_id_in_confirmation(text: &[u8]) -> Option<&[u8]> {
-    let start = if let Some(at) = find_fixed!(text, b"queued as ") {
+    // Confirmations are short: anchored searches on rare bytes rather
+    // than `memmem`, whose setup costs more than the search here.
+    let start = if let Some(at) = find_anchored(text, b"queued as ", 0) {
         at + b"queued as ".len()
-    } else if let Some(at) = find_fixed!(text, b" id=") {
+    } else if let Some(at) = find_anchored(text, b" id=", 3) {
         at + b" id=".len()
     } else {
         return None;
@@ -630,7 +639,7 @@ fn reception(rest: &[u8]) -> Body<'_> {
             break;
         }
         let (token, rest) = split_token(tail);
-        let Some(eq) = memchr::memchr(b'=', token) else {
+        let Some(eq) = find_any([b'='], token) else {
             tail = rest;
             continue;
         };
@@ -692,7 +701,7 @@ fn message_line(text: &[u8]) -> Body<'_> {
     if let Some(event) = rejection(text) {
         return event;
     }
-    const KNOWN: &[(&[u8], &str)] = &[
+    static KNOWN: PrefixTable = PrefixTable::new(&[
         (b"H=", "host attempt"),
         (b"SMTP error from remote mail", "host attempt"),
         (b"SMTP timeout", "host attempt"),
@@ -716,8 +725,8 @@ fn message_line(text: &[u8]) -> Body<'_> {
         (b"domain", "message note"),
         (b"retry", "retry note"),
         (b"cwd=", "arguments"),
-    ];
-    if let Some(label) = known_prefix(text, KNOWN) {
+    ]);
+    if let Some(label) = KNOWN.find(text) {
         return Body::Irrelevant(label);
     }
     Body::Unrecognised("unknown message line")
@@ -726,6 +735,21 @@ fn message_line(text: &[u8]) -> Body<'_> {
 /// Rejection lines: `[fields ][temporarily ]rejected <what>[: text]`, with
 /// or without a message id.
 fn rejection(text: &[u8]) -> Option<Body<'_>> {
+    // Only a text that starts with `rejected`, `temporarily rejected` or a
+    // field this function accepts before `rejected` (`H=`, `F=`, `U=`, `DS
+    // `) can be a rejection: the checks below look at the first token of
+    // the text. Most lines are turned down here, without a search of the
+    // whole text for ` rejected `.
+    let could_be = match text.first() {
+        Some(b'r') => text.starts_with(b"rejected "),
+        Some(b't') => text.starts_with(b"temporarily rejected "),
+        Some(b'H' | b'F' | b'U') => text.get(1) == Some(&b'='),
+        Some(b'D') => text.starts_with(b"DS "),
+        _ => false,
+    };
+    if !could_be {
+        return None;
+    }
     let at = if text.starts_with(b"rejected ") || text.starts_with(b"temporarily rejected ") {
         0
     } else {
@@ -776,7 +800,7 @@ fn rejection(text: &[u8]) -> Option<Body<'_>> {
             continue;
         }
         let (token, tail) = split_token(rest);
-        match memchr::memchr(b'=', token) {
+        match find_any([b'='], token) {
             Some(eq) => {
                 let (value, tail, _) = field_of_token(rest, token, tail, eq);
                 if &token[..eq] == b"F" {
@@ -821,7 +845,7 @@ fn no_id_line(text: &[u8]) -> Body<'_> {
     if let Some(event) = rejection(text) {
         return event;
     }
-    const KNOWN: &[(&[u8], &str)] = &[
+    static KNOWN: PrefixTable = PrefixTable::new(&[
         (b"Start queue run", "queue run"),
         (b"End queue run", "queue run"),
         (b"exim ", "daemon"),
@@ -856,8 +880,8 @@ fn no_id_line(text: &[u8]) -> Body<'_> {
         (b"Spool file", "spool locked"),
         (b"Start ", "queue run"),
         (b"End ", "queue run"),
-    ];
-    if let Some(label) = known_prefix(text, KNOWN) {
+    ]);
+    if let Some(label) = KNOWN.find(text) {
         return Body::Irrelevant(label);
     }
     if find_fixed!(text, b"authenticator failed").is_some()
@@ -872,7 +896,8 @@ fn no_id_line(text: &[u8]) -> Body<'_> {
 }
 
 fn split_token(text: &[u8]) -> (&[u8], &[u8]) {
-    match memchr::memchr(b' ', text) {
+    // Tokens are short: `find_any` rather than `memchr`.
+    match find_any([b' '], text) {
         Some(space) => (&text[..space], &text[space + 1..]),
         None => (text, &text[text.len()..]),
     }

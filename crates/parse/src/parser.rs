@@ -198,9 +198,11 @@ impl LineParser {
 
     fn parse_enveloped<'s>(&'s mut self, envelope: Envelope<'s>) -> Parsed<'s> {
         let program: &[u8] = envelope.program.as_ref();
-        // After the last `/` (`postfix/smtp`): a vectorised search from the
-        // end rather than a loop over every byte of the tag.
-        let daemon_name = match memchr::memrchr(b'/', program) {
+        // After the last `/` (`postfix/smtp`). A tag is a few bytes long: a
+        // loop from the end finds the slash in fewer instructions than the
+        // setup of a vectorised search.
+        let last_slash = program.iter().rposition(|&b| b == b'/');
+        let daemon_name = match last_slash {
             Some(slash) => &program[slash + 1..],
             None => program,
         };
@@ -208,7 +210,7 @@ impl LineParser {
             self.after_exim_entry = false;
             return self.parse_exim_syslog(envelope);
         }
-        if let Some((instance, daemon)) = postfix::split_program(envelope.program) {
+        if let Some((instance, daemon)) = postfix::split_program_at(envelope.program, last_slash) {
             self.after_exim_entry = false;
             let Some(stamp) = envelope.stamp else {
                 return Parsed::Unrecognised("no timestamp");

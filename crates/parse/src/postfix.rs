@@ -25,7 +25,7 @@ use crate::event::{
     RejectStage, Rejection,
 };
 use crate::exim::queue_id_in_confirmation;
-use crate::find::{known_prefix, rfind_anchored};
+use crate::find::{PrefixTable, find_anchored, find_any, rfind_anchored};
 use crate::id::postfix_id_kind;
 use crate::smtp::{EnhancedCode, SmtpReply};
 
@@ -43,12 +43,20 @@ pub struct PostfixLine<'a> {
 /// `postfix/submission/smtpd` → (`postfix`, `smtpd`), `postfix-out/smtp` →
 /// (`postfix-out`, `smtp`). `None` when the tag is not Postfix's.
 pub fn split_program(tag: &BStr) -> Option<(&BStr, &BStr)> {
+    let bytes: &[u8] = tag.as_ref();
+    split_program_at(tag, bytes.iter().rposition(|&b| b == b'/'))
+}
+
+/// [`split_program`] with the index of the tag's last `/` known (the
+/// caller has found it for the daemon name already).
+pub(crate) fn split_program_at(tag: &BStr, last_slash: Option<usize>) -> Option<(&BStr, &BStr)> {
     let tag: &[u8] = tag.as_ref();
     if !tag.starts_with(b"postfix") {
         return None;
     }
-    let first_slash = memchr::memchr(b'/', tag);
-    let last_slash = memchr::memrchr(b'/', tag);
+    // Tags are short: a plain loop costs less than a vectorised search
+    // here, and `postfix` itself has no slash to look at.
+    let first_slash = tag[7..].iter().position(|&b| b == b'/').map(|i| 7 + i);
     match (first_slash, last_slash) {
         (Some(first), Some(last)) => Some((BStr::new(&tag[..first]), BStr::new(&tag[last + 1..]))),
         _ => Some((BStr::new(tag), BStr::new(b""))),
@@ -89,7 +97,10 @@ pub fn parse_body<'a>(daemon: &'a BStr, body: &'a [u8]) -> PostfixLine<'a> {
             body: Body::Irrelevant(label),
         };
     }
-    if let Some((id, rest)) = leading_queue_id(body) {
+    // The first colon tells whether a queue id leads and, on a line
+    // without one, whether an action word does: it is looked for once.
+    let colon = find_any([b':'], &body[..body.len().min(64)]);
+    if let Some((id, rest)) = colon.and_then(|colon| queue_id_before(body, colon)) {
         return PostfixLine {
             queue_id: Some(BStr::new(id)),
             body: queue_line(daemon, rest),
@@ -103,7 +114,7 @@ pub fn parse_body<'a>(daemon: &'a BStr, body: &'a [u8]) -> PostfixLine<'a> {
     }
     PostfixLine {
         queue_id: None,
-        body: unqueued_line(body),
+        body: unqueued_line_at(body, colon.filter(|&colon| colon < 32)),
     }
 }
 
@@ -115,6 +126,10 @@ fn severity(body: &[u8]) -> Option<(&'static str, &[u8])> {
         (b"fatal:", "fatal"),
         (b"panic:", "panic"),
     ];
+    // Most bodies start with none of their first letters.
+    if !matches!(body.first(), Some(b'w' | b'e' | b'f' | b'p')) {
+        return None;
+    }
     SEVERITIES.iter().find_map(|&(prefix, label)| {
         let rest = body.strip_prefix(prefix)?;
         (rest.is_empty() || rest[0] == b' ').then(|| (label, skip_space(rest)))
@@ -123,7 +138,14 @@ fn severity(body: &[u8]) -> Option<(&'static str, &[u8])> {
 
 /// `QUEUEID: rest` → (`QUEUEID`, `rest`).
 fn leading_queue_id(text: &[u8]) -> Option<(&[u8], &[u8])> {
-    let colon = memchr::memchr(b':', &text[..text.len().min(64)])?;
+    // An id is short and its colon near: `find_any` rather than `memchr`.
+    let colon = find_any([b':'], &text[..text.len().min(64)])?;
+    queue_id_before(text, colon)
+}
+
+/// [`leading_queue_id`] with the first colon of `text` (within its first
+/// 64 bytes) at `colon`.
+fn queue_id_before(text: &[u8], colon: usize) -> Option<(&[u8], &[u8])> {
     let after = &text[colon + 1..];
     if !(after.is_empty() || after[0] == b' ') {
         return None;
@@ -146,7 +168,7 @@ fn is_queue_id(token: &[u8]) -> bool {
     if lenient(token) {
         return true;
     }
-    match memchr::memchr(b'.', token) {
+    match find_any([b'.'], token) {
         Some(dot) => {
             let (id, suffix) = (&token[..dot], &token[dot + 1..]);
             (postfix_id_kind(id).is_some() || lenient(id))
@@ -210,7 +232,7 @@ fn queue_line<'a>(daemon: &'a [u8], rest: &'a [u8]) -> Body<'a> {
         // `status=deferred (bounce failed)`, 3.11 `sender notification failed`.
         return Body::Irrelevant("notification failed");
     }
-    const KNOWN: &[(&[u8], &str)] = &[
+    static KNOWN: PrefixTable = PrefixTable::new(&[
         (b"host ", "host attempt"),
         (b"lost connection with ", "host attempt"),
         (b"conversation with ", "host attempt"),
@@ -229,19 +251,27 @@ fn queue_line<'a>(daemon: &'a [u8], rest: &'a [u8]) -> Body<'a> {
         (b"timeout after ", "connection"),
         (b"too many errors after ", "connection"),
         (b"improper command pipelining", "connection"),
-    ];
-    known_prefix(rest, KNOWN).map_or(Body::Unrecognised("unknown queue line"), Body::Irrelevant)
+    ]);
+    KNOWN
+        .find(rest)
+        .map_or(Body::Unrecognised("unknown queue line"), Body::Irrelevant)
 }
 
 /// Lines without a queue id (or after `NOQUEUE: `).
 fn unqueued_line(text: &[u8]) -> Body<'_> {
+    unqueued_line_at(text, first_colon_of_word(text))
+}
+
+/// [`unqueued_line`] with the first colon of `text` within its first 32
+/// bytes at `colon` (`None` when there is none).
+fn unqueued_line_at(text: &[u8], colon: Option<usize>) -> Body<'_> {
     if text.is_empty() {
         return Body::Irrelevant("empty");
     }
-    if let Some((action, after)) = action_word(text) {
+    if let Some((action, after)) = colon.and_then(|colon| action_word_before(text, colon)) {
         return action_line(false, action, after);
     }
-    const KNOWN: &[(&[u8], &str)] = &[
+    static KNOWN: PrefixTable = PrefixTable::new(&[
         (b"connect from ", "connection"),
         (b"disconnect from ", "connection"),
         (b"lost connection after ", "connection"),
@@ -328,8 +358,8 @@ fn unqueued_line(text: &[u8]) -> Body<'_> {
         (b"rewrite stream ", "debug"),
         (b"process generation", "debug"),
         (b"mynetworks: ", "debug"),
-    ];
-    if let Some(label) = known_prefix(text, KNOWN) {
+    ]);
+    if let Some(label) = KNOWN.find(text) {
         return Body::Irrelevant(label);
     }
     if text.starts_with(b"addr ") && find_fixed!(text, b" listed by domain ").is_some() {
@@ -432,7 +462,11 @@ fn delivery<'a>(daemon: &'a [u8], rest: &'a [u8]) -> Body<'a> {
         attempt.remote_ip = ip.map(BStr::new);
     }
     if let Some(text) = text {
-        if let (None, Some((host, ip))) = (relay, said_host(text)) {
+        // Only without a relay field: the search of the text is not done
+        // when its answer would not be used.
+        if relay.is_none()
+            && let Some((host, ip)) = said_host(text)
+        {
             attempt.remote_host = Some(BStr::new(host));
             attempt.remote_ip = ip.map(BStr::new);
         }
@@ -484,10 +518,11 @@ fn split_endpoint(text: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
     fn nonempty(s: &[u8]) -> Option<&[u8]> {
         (!s.is_empty()).then_some(s)
     }
-    match memchr::memchr(b'[', text) {
+    // Endpoints are short: `find_any` rather than `memchr`.
+    match find_any([b'['], text) {
         Some(open) => {
             let inside = &text[open + 1..];
-            let inside = memchr::memchr(b']', inside).map(|close| &inside[..close]);
+            let inside = find_any([b']'], inside).map(|close| &inside[..close]);
             (nonempty(&text[..open]), inside)
         }
         None => (nonempty(text), None),
@@ -499,10 +534,21 @@ fn is_ip(text: &[u8]) -> bool {
     let text = text.strip_prefix(b"IPv6:").unwrap_or(text);
     !text.is_empty()
         && text.iter().any(u8::is_ascii_digit)
-        && text
-            .iter()
-            .all(|&b| b.is_ascii_hexdigit() || b == b'.' || b == b':' || b == b'%')
+        && text.iter().all(|&b| IS_IP_BYTE[usize::from(b)])
 }
+
+/// Bytes of an IP address as logged: hex digits, `.`, `:` and `%` (zone):
+/// one table lookup per byte of every client and relay address.
+static IS_IP_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_hexdigit() || c == b'.' || c == b':' || c == b'%';
+        b += 1;
+    }
+    table
+};
 
 /// `host X[ip] said: …` / `host X[ip] refused to talk to me: …` in a text.
 fn said_host(text: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
@@ -525,11 +571,22 @@ fn said_host(text: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
 /// me: `, or at its very start (`250 2.0.0 Ok: queued as X`, LMTP and
 /// content-filter answers). Numbers elsewhere in local texts are not codes.
 fn status_reply(text: &[u8]) -> SmtpReply {
-    if let Some(at) = find_fixed!(text, b" said: ") {
-        return SmtpReply::find(&text[at + b" said: ".len()..]);
+    const SAID: &[u8] = b" said: ";
+    const REFUSED: &[u8] = b"refused to talk to me: ";
+    // Each introduction has one colon, and a status text few: one pass
+    // over the colons finds the first of each, for less than the setup of
+    // two substring searches. ` said: ` wins wherever it is.
+    let mut refused = None;
+    for colon in memchr::memchr_iter(b':', text) {
+        if colon >= 5 && text[colon - 5..].starts_with(SAID) {
+            return SmtpReply::find(&text[colon - 5 + SAID.len()..]);
+        }
+        if refused.is_none() && colon >= 21 && text[colon - 21..].starts_with(REFUSED) {
+            refused = Some(colon - 21);
+        }
     }
-    if let Some(at) = find_fixed!(text, b"refused to talk to me: ") {
-        return SmtpReply::find(&text[at + b"refused to talk to me: ".len()..]);
+    if let Some(at) = refused {
+        return SmtpReply::find(&text[at + REFUSED.len()..]);
     }
     if text.first().is_some_and(u8::is_ascii_digit) {
         return SmtpReply::find(text);
@@ -542,9 +599,11 @@ fn status_reply(text: &[u8]) -> SmtpReply {
 fn phase(text: &[u8]) -> Option<&BStr> {
     let command = if let Some(at) = rfind_anchored(text, b"(in reply to ", 0) {
         let after = &text[at + b"(in reply to ".len()..];
-        let end = find_fixed!(after, b" command")?;
+        // A few words to the end: an anchored search costs less than
+        // `memmem`'s setup.
+        let end = find_anchored(after, b" command", 1)?;
         &after[..end]
-    } else if let Some(at) = find_fixed!(text, b" while sending ") {
+    } else if let Some(at) = find_anchored(text, b" while sending ", 1) {
         let after = &text[at + b" while sending ".len()..];
         let end = find_fixed!(after, b" --").unwrap_or(after.len());
         let after = &after[..end];
@@ -660,6 +719,11 @@ fn message_id(value: &[u8]) -> Body<'_> {
 
 /// bounce `sender non-delivery notification: NEWID` and friends.
 fn notification(rest: &[u8]) -> Option<Body<'_>> {
+    // Every kind below starts with `sender ` or `postmaster `: other lines
+    // are turned down without a search.
+    if !(rest.starts_with(b"sender ") || rest.starts_with(b"postmaster ")) {
+        return None;
+    }
     let at = find_fixed!(rest, b" notification: ")?;
     let what = &rest[..at];
     let kind = match what {
@@ -683,7 +747,18 @@ fn notification(rest: &[u8]) -> Option<Body<'_>> {
 
 /// `reject: …`, `milter-hold: …`, `warning: header …` → (action, rest).
 fn action_word(text: &[u8]) -> Option<(&[u8], &[u8])> {
-    let colon = memchr::memchr(b':', &text[..text.len().min(32)])?;
+    action_word_before(text, first_colon_of_word(text)?)
+}
+
+/// The first colon within the first 32 bytes of `text`: where an action
+/// word would end.
+fn first_colon_of_word(text: &[u8]) -> Option<usize> {
+    find_any([b':'], &text[..text.len().min(32)])
+}
+
+/// [`action_word`] with the first colon of `text` (within its first 32
+/// bytes) at `colon`.
+fn action_word_before(text: &[u8], colon: usize) -> Option<(&[u8], &[u8])> {
     let word = &text[..colon];
     let known = matches!(
         word,
@@ -948,8 +1023,8 @@ fn parse_content_action<'a>(class: &[u8], rest: &'a [u8]) -> ContentAction<'a> {
         };
         let origin = &before[from + b" from ".len()..];
         let origin_ok = !origin.is_empty()
-            && !origin.contains(&b' ')
-            && (origin == b"local" || origin.contains(&b'['));
+            && find_any([b' '], origin).is_none()
+            && (origin == b"local" || find_any([b'['], origin).is_some());
         let after = &rest[semicolon + 1..];
         let next = skip_space(after);
         let fields_follow = next.is_empty()
@@ -983,13 +1058,17 @@ fn parse_content_action<'a>(class: &[u8], rest: &'a [u8]) -> ContentAction<'a> {
 /// `a=<x:y> b=c: text` → (`a=<x:y> b=c`, Some(`text`)).
 fn split_unbracketed_colon(text: &[u8]) -> (&[u8], Option<&[u8]>) {
     let mut depth = 0usize;
-    for (i, &b) in text.iter().enumerate() {
-        match b {
+    let mut i = 0;
+    // From one angle bracket or colon to the next rather than byte by byte.
+    while let Some(found) = find_any([b'<', b'>', b':'], &text[i..]) {
+        let at = i + found;
+        match text[at] {
             b'<' => depth += 1,
             b'>' => depth = depth.saturating_sub(1),
-            b':' if depth == 0 => return (&text[..i], Some(&text[i + 1..])),
+            _ if depth == 0 => return (&text[..at], Some(&text[at + 1..])),
             _ => {}
         }
+        i = at + 1;
     }
     (text, None)
 }
@@ -1092,12 +1171,15 @@ impl<'a> Fields<'a> {
         Fields { rest: text }
     }
 
+    // Inlined into each field loop: its result would otherwise go
+    // through memory, once per field of every line.
+    #[inline(always)]
     fn next_field(&mut self) -> Option<(&'a [u8], &'a [u8])> {
         let text = skip_separators(self.rest);
         self.rest = text;
         let key_len = text
             .iter()
-            .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            .take_while(|&&b| IS_KEY_BYTE[usize::from(b)])
             .count();
         if key_len == 0 || text.get(key_len) != Some(&b'=') {
             return None;
@@ -1115,13 +1197,27 @@ impl<'a> Fields<'a> {
                 None => (&after[1..], &after[after.len()..]),
             }
         } else {
-            let end = memchr::memchr2(b',', b' ', after).unwrap_or(after.len());
+            // Values are short (`relay=mx.example.com[192.0.2.10]:25`).
+            let end = find_any([b',', b' '], after).unwrap_or(after.len());
             (&after[..end], &after[end..])
         };
         self.rest = rest;
         Some((key, value))
     }
 }
+
+/// Bytes of a field key (ASCII letters and digits, `_`, `-`): one table
+/// lookup per byte instead of a chain of range checks.
+static IS_KEY_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+        b += 1;
+    }
+    table
+};
 
 /// Index of the `>` closing the `<` at `text[0]`, honouring nested `<…>` and
 /// quoted local parts (`<"a>b"@example.com>`). When quotes are unbalanced,
@@ -1132,9 +1228,7 @@ fn angle_end(text: &[u8]) -> Option<usize> {
     const QUOTED_LOOKAHEAD: usize = 1024;
     // The usual address has no quote and no nested `<` before its `>`:
     // both readings below close there, so find it with one search.
-    if let Some(i) = text
-        .get(1..)
-        .and_then(|t| memchr::memchr3(b'<', b'>', b'"', t))
+    if let Some(i) = text.get(1..).and_then(|t| find_any([b'<', b'>', b'"'], t))
         && text[1 + i] == b'>'
     {
         return Some(1 + i);
@@ -1177,7 +1271,8 @@ fn angle_end(text: &[u8]) -> Option<usize> {
 // Byte helpers
 
 fn split_token(text: &[u8]) -> (&[u8], &[u8]) {
-    match memchr::memchr(b' ', text) {
+    // Tokens are short: `find_any` rather than `memchr`.
+    match find_any([b' '], text) {
         Some(space) => (&text[..space], &text[space + 1..]),
         None => (text, &text[text.len()..]),
     }

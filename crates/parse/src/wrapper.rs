@@ -67,6 +67,7 @@
 use bstr::BStr;
 use chrono::{Datelike, Timelike};
 
+use crate::find::find_any;
 use crate::time::{CivilStamp, digits_n, parse_fraction, parse_iso_datetime, parse_offset};
 
 /// The outer envelope of one line.
@@ -131,6 +132,9 @@ pub(crate) fn unwrap_exim_like_line(line: &[u8]) -> Option<Envelope<'_>> {
 }
 
 /// One line at container nesting `depth` (0: the file's own line).
+// Inlined, like the other steps of the common syslog path: each returns
+// an `Option<Envelope>` of about 100 bytes, which a call copies.
+#[inline]
 fn envelope(line: &[u8], depth: u8) -> Option<Envelope<'_>> {
     if line.first() == Some(&b'<') {
         return with_priority(line, depth);
@@ -139,6 +143,9 @@ fn envelope(line: &[u8], depth: u8) -> Option<Envelope<'_>> {
 }
 
 /// A line without a leading `<pri>`.
+// Inlined, like the other steps of the common syslog path: each returns
+// an `Option<Envelope>` of about 100 bytes, which a call copies.
+#[inline]
 fn unprefixed(line: &[u8], depth: u8) -> Option<Envelope<'_>> {
     let found = match *line.first()? {
         b'0'..=b'9' => numeric(line, depth),
@@ -165,10 +172,13 @@ fn numeric(line: &[u8], depth: u8) -> Option<Envelope<'_>> {
 }
 
 /// Lines starting with an upper-case letter: a month or a weekday.
+// Inlined, like the other steps of the common syslog path: each returns
+// an `Option<Envelope>` of about 100 bytes, which a call copies.
+#[inline]
 fn named(line: &[u8]) -> Option<Envelope<'_>> {
     let word = line.get(..3)?;
-    if month_number(word).is_some() {
-        classic(line, None)
+    if let Some(month) = month_number(word) {
+        classic_in_month(line, month, None)
     } else if is_weekday(word) {
         short_full(line)
     } else {
@@ -215,8 +225,13 @@ fn clock_time(bytes: &[u8]) -> Option<(u8, u8, u8)> {
 
 /// `Mmm d HH:MM:SS[.f] rest`, with `Mmm dd YYYY HH:MM:SS` when `year` is
 /// not known yet.
-fn classic(line: &[u8], mut year: Option<i32>) -> Option<Envelope<'_>> {
+fn classic(line: &[u8], year: Option<i32>) -> Option<Envelope<'_>> {
     let month = month_number(line.get(..3)?)?;
+    classic_in_month(line, month, year)
+}
+
+/// [`classic`] for a line whose first three bytes name `month`.
+fn classic_in_month(line: &[u8], month: u8, mut year: Option<i32>) -> Option<Envelope<'_>> {
     if line.get(3) != Some(&b' ') {
         return None;
     }
@@ -552,6 +567,9 @@ struct Tag<'a> {
 }
 
 /// Everything after the time of a syslog line.
+// Inlined, like the other steps of the common syslog path: each returns
+// an `Option<Envelope>` of about 100 bytes, which a call copies.
+#[inline]
 fn syslog_rest(stamp: Option<CivilStamp>, rest: &[u8]) -> Option<Envelope<'_>> {
     let (host, tag) = host_and_tag(rest)?;
     Some(finish(stamp, host, tag))
@@ -563,7 +581,8 @@ fn host_and_tag(rest: &[u8]) -> Option<(Option<&[u8]>, Tag<'_>)> {
     // One scan finds the end of the first word, or the end of a tag when
     // there is no host (`journalctl --no-hostname`). A host never ends
     // with `: ` (an IPv6 host has a colon, so look further then).
-    let first = memchr::memchr3(b' ', b'[', b':', rest)?;
+    // Host names are a few bytes long: `find_any` rather than `memchr3`.
+    let first = find_any([b' ', b'[', b':'], rest)?;
     let space = if rest[first] == b' ' {
         first
     } else {
@@ -658,19 +677,34 @@ fn repeat_notice(text: &[u8]) -> Option<Tag<'_>> {
 /// `prog[pid]: body` or `prog: body`. The colon must be followed by a
 /// space or the end of the line, so that neither an IPv6 host such as
 /// `2001:db8::1` nor a time such as `11:30:45` is taken for a tag.
+// Inlined, like the other steps of the common syslog path: each returns
+// an `Option<Envelope>` of about 100 bytes, which a call copies.
+#[inline]
 fn tag(text: &[u8]) -> Option<Tag<'_>> {
-    let end = memchr::memchr3(b' ', b'[', b':', text)?;
+    // A program name is short (`postfix/submission/smtpd`): `find_any`
+    // rather than `memchr3`.
+    let end = find_any([b' ', b'[', b':'], text)?;
     if end == 0 {
         return None;
     }
     let program = &text[..end];
     let (pid, after) = if text[end] == b'[' {
         let inner = &text[end + 1..];
-        let digits = inner.iter().take_while(|b| b.is_ascii_digit()).count();
+        // Digits and their value in one pass; a value that saturates is
+        // above `u32::MAX` too, so the conversion turns it down like
+        // `ascii_u32` does.
+        let mut digits = 0;
+        let mut value = 0u64;
+        while let Some(&b) = inner.get(digits)
+            && b.is_ascii_digit()
+        {
+            value = value.saturating_mul(10).saturating_add(u64::from(b - b'0'));
+            digits += 1;
+        }
         if digits == 0 || inner.get(digits) != Some(&b']') {
             return None;
         }
-        (ascii_u32(&inner[..digits]), &inner[digits + 1..])
+        (u32::try_from(value).ok(), &inner[digits + 1..])
     } else {
         (None, &text[end..])
     };
@@ -698,6 +732,9 @@ fn ascii_u32(text: &[u8]) -> Option<u32> {
 
 /// Builds the envelope, removing a Solaris message id and a split marker
 /// from the body.
+// Inlined, like the other steps of the common syslog path: each returns
+// an `Option<Envelope>` of about 100 bytes, which a call copies.
+#[inline]
 fn finish<'a>(stamp: Option<CivilStamp>, host: Option<&'a [u8]>, tag: Tag<'a>) -> Envelope<'a> {
     let body = strip_solaris_id(tag.body);
     let (split, body) = split_marker(body);
