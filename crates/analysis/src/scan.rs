@@ -200,7 +200,7 @@ pub fn scan_reader<R: Read>(mut reader: R, options: &ScanOptions) -> io::Result<
 
 /// Reads the next block of at least `block_size` bytes (less at the end),
 /// ending after a newline that is followed by the start of a new entry
-/// (not a continuation line); the rest stays in `carry` for the next
+/// (see [`starts_an_entry`]); the rest stays in `carry` for the next
 /// block. Empty at the end of the input. On an error, what was read is
 /// left in `carry`. The block is read into `buffer`, whose contents are
 /// discarded and whose memory is reused.
@@ -349,8 +349,7 @@ fn scan_lines(parser: &mut LineParser, data: &[u8], base: u64, partial: &mut Par
 
 /// Chunk start offsets with the clock state each chunk starts in.
 ///
-/// A chunk never starts on a continuation line (it belongs to the entry
-/// above) nor inside a daylight-saving fold (which pass of the repeated hour
+/// A chunk never starts inside an entry ([`starts_an_entry`]) nor inside a daylight-saving fold (which pass of the repeated hour
 /// a line is in depends on the lines before it): such starts move forward.
 /// The clock state at each start is found by parsing only the first line of
 /// every chunk, in order, which carries the year across chunks.
@@ -376,9 +375,9 @@ fn chunk_starts(
             let line = &data[start..end];
             let before = probe.clock_state();
             let ambiguous_before = probe.clock_stats().ambiguous;
-            let continuation = !starts_an_entry(data, start);
+            let inside_entry = !starts_an_entry(data, start);
             let _ = probe.parse(line);
-            if !continuation && probe.clock_stats().ambiguous == ambiguous_before {
+            if !inside_entry && probe.clock_stats().ambiguous == ambiguous_before {
                 starts.push((start, before));
                 break;
             }
