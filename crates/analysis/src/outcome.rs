@@ -91,6 +91,9 @@ impl OutcomeSet {
     /// Every outcome.
     pub const ALL: OutcomeSet = OutcomeSet((1 << Outcome::ALL.len()) - 1);
 
+    /// No outcome: a retention for it keeps only the messages in flight.
+    pub const NONE: OutcomeSet = OutcomeSet(0);
+
     /// True when `outcome` is in the set.
     pub fn contains(self, outcome: Outcome) -> bool {
         self.0 & (1 << outcome as u16) != 0

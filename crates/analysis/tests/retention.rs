@@ -126,6 +126,36 @@ fn delivered_mail_is_dropped_while_scanning_not_only_at_the_end() {
     }
 }
 
+#[test]
+fn a_retention_for_no_outcome_keeps_only_messages_in_flight() {
+    // What `mailtrail lines` scans with: it prints only the line counts.
+    for (files, zone) in FIXTURES {
+        let everything = scan(files, *zone, 1 << 20, Retention::Everything);
+        for chunk_size in [1 << 20, 500, 97] {
+            let log = scan(
+                files,
+                *zone,
+                chunk_size,
+                Retention::outcomes(OutcomeSet::NONE),
+            );
+            assert_eq!(log.counts, everything.counts, "{files:?}, {chunk_size}");
+            assert_eq!(
+                log.unrecognised_samples.len(),
+                everything.unrecognised_samples.len(),
+                "{files:?}, {chunk_size}"
+            );
+            let finished = log
+                .messages
+                .values()
+                .flatten()
+                .filter(|record| record.is_finished())
+                .count();
+            assert_eq!(finished, 0, "{files:?}, chunk size {chunk_size}");
+            assert!(records(&log) < records(&everything), "{files:?}");
+        }
+    }
+}
+
 /// The keys of the entries a scan of `file` keeps before settling.
 fn kept_keys(file: &str, zone: Tz, chunk_size: usize) -> Vec<Vec<u8>> {
     let mut options = ScanOptions::new(ParserOptions::new(zone));

@@ -4,6 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 use clap::Args;
+use mailtrail_analysis::{OutcomeSet, Retention};
 
 use crate::args::InputArgs;
 use crate::input::{Input, scan_input};
@@ -21,7 +22,10 @@ pub struct LinesArgs {
 
 pub fn run(args: LinesArgs) -> anyhow::Result<ExitCode> {
     let (zone, _) = log_zone(&args.input)?;
-    let options = scan_options(&args.input, zone);
+    let mut options = scan_options(&args.input, zone);
+    // Only the line counts are printed: finished messages are dropped as
+    // they end, so memory follows the messages in flight, not the log.
+    options.retention = Retention::outcomes(OutcomeSet::NONE);
     let mut out = BufWriter::new(io::stdout().lock());
     let mut failures = Vec::new();
     writeln!(
