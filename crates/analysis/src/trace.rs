@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use bstr::{BStr, BString, ByteSlice};
 use chrono::{DateTime, Utc};
 use mailtrail_parse::{EventKind, Parsed};
+use memchr::memmem::Finder;
 
 use crate::partial::PartialLog;
 use crate::record::{MessageKey, MessageRecord, key_into, same_address, split_key};
@@ -139,78 +140,119 @@ fn nearest(records: &[MessageRecord], at: DateTime<Utc>) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
-/// Links between entries, both ways, and the entries that are
-/// notifications about another one.
-fn links(log: &PartialLog) -> (HashMap<EntryRef, Vec<EntryRef>>, BTreeSet<EntryRef>) {
-    let mut by_queue_id: HashMap<&[u8], Vec<&MessageKey>> = HashMap::new();
-    for key in log.messages.keys() {
-        by_queue_id
-            .entry(split_key(key).1.as_bytes())
-            .or_default()
-            .push(key);
+/// A link from an entry to another by queue id: (queue id, when, whether
+/// the target is a notification).
+type Target<'a> = (&'a [u8], DateTime<Utc>, bool);
+
+/// A link to a queue id seen from its end: (source, its segment, when,
+/// whether the target is a notification).
+type LinkFrom<'a> = (&'a MessageKey, usize, DateTime<Utc>, bool);
+
+/// The links an entry's record makes to other entries: its next hops, its
+/// notifications, the entry it came from and the message it bounces.
+fn targets(record: &MessageRecord) -> impl Iterator<Item = Target<'_>> {
+    let next_hops = record.recipients.iter().filter_map(|recipient| {
+        let terminal = recipient.terminal.as_ref()?;
+        let next = terminal.next_queue_id.as_ref()?;
+        Some((next.as_bytes(), terminal.at, false))
+    });
+    let notifications = record
+        .notifications
+        .iter()
+        .map(|(_, id)| (id.as_bytes(), record.last_seen, true));
+    let upstream = [&record.upstream_queue_id, &record.bounce_of]
+        .into_iter()
+        .flatten()
+        .map(|id| (id.as_bytes(), record.first_seen, false));
+    next_hops.chain(notifications).chain(upstream)
+}
+
+/// The links between the entries of a log, followed from given entries:
+/// only the stories asked for are walked, not every message of the log.
+struct Links<'a> {
+    log: &'a PartialLog,
+    /// The keys of each queue id.
+    by_queue_id: HashMap<&'a [u8], Vec<&'a MessageKey>>,
+    /// The entries that link to each queue id.
+    linking_to: HashMap<&'a [u8], Vec<LinkFrom<'a>>>,
+}
+
+impl<'a> Links<'a> {
+    fn new(log: &'a PartialLog) -> Links<'a> {
+        let mut by_queue_id: HashMap<&[u8], Vec<&MessageKey>> = HashMap::new();
+        let mut linking_to: HashMap<&[u8], Vec<_>> = HashMap::new();
+        for (key, records) in &log.messages {
+            by_queue_id
+                .entry(split_key(key).1.as_bytes())
+                .or_default()
+                .push(key);
+            for (segment, record) in records.iter().enumerate() {
+                for (queue_id, at, is_notification) in targets(record) {
+                    linking_to.entry(queue_id).or_default().push((
+                        key,
+                        segment,
+                        at,
+                        is_notification,
+                    ));
+                }
+            }
+        }
+        Links {
+            log,
+            by_queue_id,
+            linking_to,
+        }
     }
-    // On the same host and instance when there is one, else the only one.
-    let resolve = |prefix: &[u8], queue_id: &[u8]| -> Option<&MessageKey> {
-        let candidates = by_queue_id.get(queue_id)?;
-        candidates
+
+    /// The entry a link from the entry under `from` to `queue_id` at `at`
+    /// leads to: on the same host and instance when there is one, else the
+    /// only one; of a reused id, the record nearest to `at`.
+    fn resolve(&self, from: &MessageKey, queue_id: &[u8], at: DateTime<Utc>) -> Option<EntryRef> {
+        let prefix = &from[..from.len() - split_key(from).1.len()];
+        let candidates = self.by_queue_id.get(queue_id)?;
+        let key = candidates
             .iter()
             .copied()
             .find(|k| k.starts_with(prefix))
             .or(match candidates.as_slice() {
                 [only] => Some(*only),
                 _ => None,
-            })
-    };
-    let mut edges: HashMap<EntryRef, Vec<EntryRef>> = HashMap::new();
-    let mut notifications = BTreeSet::new();
-    for (key, records) in &log.messages {
-        let prefix = &key[..key.len() - split_key(key).1.len()];
-        for (segment, record) in records.iter().enumerate() {
-            if record.is_notification() {
-                notifications.insert((key.clone(), segment));
-            }
-            // (queue id, when, whether the target is a notification)
-            let mut targets: Vec<(&[u8], DateTime<Utc>, bool)> = Vec::new();
-            for recipient in &record.recipients {
-                if let Some(terminal) = &recipient.terminal
-                    && let Some(next) = &terminal.next_queue_id
-                {
-                    targets.push((next.as_bytes(), terminal.at, false));
-                }
-            }
-            for (_, notification) in &record.notifications {
-                targets.push((notification.as_bytes(), record.last_seen, true));
-            }
-            for id in [&record.upstream_queue_id, &record.bounce_of]
-                .into_iter()
-                .flatten()
+            })?;
+        Some((key.clone(), nearest(&self.log.messages[key], at)))
+    }
+
+    /// The entries linked to `entry`, both ways, and whether a link marks
+    /// `entry` as a notification about another one.
+    fn around(&self, entry: &EntryRef) -> (Vec<EntryRef>, bool) {
+        let (key, segment) = entry;
+        let record = &self.log.messages[key][*segment];
+        let mut linked = Vec::new();
+        let mut is_notification = record.is_notification();
+        for (queue_id, at, _) in targets(record) {
+            if let Some(other) = self.resolve(key, queue_id, at)
+                && other != *entry
             {
-                targets.push((id.as_bytes(), record.first_seen, false));
-            }
-            for (queue_id, at, is_notification) in targets {
-                let Some(other) = resolve(prefix, queue_id) else {
-                    continue;
-                };
-                let other_segment = nearest(&log.messages[other], at);
-                let (a, b) = ((key.clone(), segment), (other.clone(), other_segment));
-                if a == b {
-                    continue;
-                }
-                if is_notification {
-                    notifications.insert(b.clone());
-                }
-                edges.entry(a.clone()).or_default().push(b.clone());
-                edges.entry(b).or_default().push(a);
+                linked.push(other);
             }
         }
+        let queue_id = split_key(key).1.as_bytes();
+        for &(from, from_segment, at, notification) in
+            self.linking_to.get(queue_id).map_or(&[][..], Vec::as_slice)
+        {
+            let source = (from.clone(), from_segment);
+            if source != *entry && self.resolve(from, queue_id, at).as_ref() == Some(entry) {
+                is_notification |= notification;
+                linked.push(source);
+            }
+        }
+        (linked, is_notification)
     }
-    (edges, notifications)
 }
 
 /// The stories of `seeds`: each seed with every entry linked to it,
 /// directly or not. Stories are ordered by their first line.
 pub fn stories(log: &PartialLog, seeds: &[EntryRef]) -> Vec<Story> {
-    let (edges, notifications) = links(log);
+    let links = Links::new(log);
     let seed_set: BTreeSet<&EntryRef> = seeds.iter().collect();
     let mut seen: BTreeSet<EntryRef> = BTreeSet::new();
     let mut stories = Vec::new();
@@ -224,9 +266,10 @@ pub fn stories(log: &PartialLog, seeds: &[EntryRef]) -> Vec<Story> {
         while let Some(entry) = queue.pop_front() {
             let record = &log.messages[&entry.0][entry.1];
             let (host, queue_id) = split_key(&entry.0);
+            let (linked, is_notification) = links.around(&entry);
             let relation = if seed_set.contains(&entry) {
                 Relation::Match
-            } else if notifications.contains(&entry) {
+            } else if is_notification {
                 Relation::Notification
             } else {
                 Relation::Hop
@@ -240,13 +283,22 @@ pub fn stories(log: &PartialLog, seeds: &[EntryRef]) -> Vec<Story> {
                 first_seen: record.first_seen,
                 last_seen: record.last_seen,
             });
-            for next in edges.get(&entry).map_or(&[][..], Vec::as_slice) {
+            for next in linked {
                 if seen.insert(next.clone()) {
-                    queue.push_back(next.clone());
+                    queue.push_back(next);
                 }
             }
         }
-        members.sort_by(|a, b| (a.first_seen, &a.queue_id).cmp(&(b.first_seen, &b.queue_id)));
+        // The host and segment settle ties, which the order the links
+        // were walked in must not.
+        members.sort_by(|a, b| {
+            (a.first_seen, &a.queue_id, &a.host, a.segment).cmp(&(
+                b.first_seen,
+                &b.queue_id,
+                &b.host,
+                b.segment,
+            ))
+        });
         stories.push(Story { members });
     }
     stories.sort_by_key(|s| s.members.first().map(|m| m.first_seen));
@@ -274,7 +326,10 @@ type StorySpan = (usize, DateTime<Utc>, DateTime<Utc>);
 pub struct LineMatcher {
     by_key: HashMap<MessageKey, Vec<StorySpan>>,
     reused: BTreeSet<MessageKey>,
-    queue_ids: Vec<(BString, usize)>,
+    /// Searchers for the story queue ids, built once: a line that is not a
+    /// queue event is searched for each of them, and a search built per
+    /// line costs more than the search.
+    queue_ids: Vec<(Finder<'static>, usize)>,
     address: Option<String>,
     scratch: Vec<u8>,
 }
@@ -296,8 +351,11 @@ impl LineMatcher {
                 if log.messages.get(&member.key).is_some_and(|r| r.len() > 1) {
                     reused.insert(member.key.clone());
                 }
-                if !queue_ids.iter().any(|(q, _)| *q == member.queue_id) {
-                    queue_ids.push((member.queue_id.clone(), index));
+                if !queue_ids
+                    .iter()
+                    .any(|(q, _): &(Finder, usize)| q.needle() == member.queue_id.as_slice())
+                {
+                    queue_ids.push((Finder::new(&member.queue_id).into_owned(), index));
                 }
             }
         }
@@ -345,14 +403,15 @@ impl LineMatcher {
     }
 }
 
-/// `needle` occurs in `haystack` with no letter, digit, `-` or `_` on
-/// either side.
-fn contains_word(haystack: &[u8], needle: &[u8]) -> bool {
+/// The needle of `finder` occurs in `haystack` with no letter, digit, `-`
+/// or `_` on either side.
+fn contains_word(haystack: &[u8], finder: &Finder<'_>) -> bool {
+    let needle = finder.needle();
     if needle.is_empty() {
         return false;
     }
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
-    haystack.find_iter(needle).any(|start| {
+    finder.find_iter(haystack).any(|start| {
         let end = start + needle.len();
         (start == 0 || !word(haystack[start - 1]))
             && (end == haystack.len() || !word(haystack[end]))
@@ -475,9 +534,9 @@ mod tests {
 
     #[test]
     fn words() {
-        assert!(contains_word(b"x 1A2B3C: y", b"1A2B3C"));
-        assert!(!contains_word(b"x 11A2B3C: y", b"1A2B3C"));
-        assert!(contains_word(b"1A2B3C", b"1A2B3C"));
-        assert!(!contains_word(b"1A2B3C-x", b"1A2B3C"));
+        assert!(contains_word(b"x 1A2B3C: y", &Finder::new(b"1A2B3C")));
+        assert!(!contains_word(b"x 11A2B3C: y", &Finder::new(b"1A2B3C")));
+        assert!(contains_word(b"1A2B3C", &Finder::new(b"1A2B3C")));
+        assert!(!contains_word(b"1A2B3C-x", &Finder::new(b"1A2B3C")));
     }
 }
