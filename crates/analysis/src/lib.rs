@@ -61,6 +61,6 @@ pub use crate::record::{
     Failure, Handoff, MessageKey, MessageRecord, QueueState, RecipientRecord, Terminal,
 };
 pub use crate::scan::{
-    PartialScanError, Progress, ScanOptions, scan_bytes, scan_reader, take_partial,
+    PartialScanError, Progress, ScanOptions, map_chunks, scan_bytes, scan_reader, take_partial,
     year_shift_from_long_ids,
 };

@@ -92,6 +92,28 @@ pub fn scan_bytes(data: &[u8], options: &ScanOptions) -> PartialLog {
     scan_block(data, 0, None, options).0
 }
 
+/// Runs `visit` on each chunk of `data` (a whole file) on the current
+/// rayon pool and returns the results in chunk order. The chunks are
+/// [`scan_bytes`]'s, and each comes with a parser in the clock state its
+/// first line is in, so a chunk's lines parsed in order give what a
+/// sequential parse of the file gives. For a second pass that looks for
+/// a few lines (quoting a trace) rather than correlating.
+pub fn map_chunks<T: Send>(
+    data: &[u8],
+    options: &ScanOptions,
+    visit: impl Fn(&mut LineParser, &[u8]) -> T + Sync,
+) -> Vec<T> {
+    let starts = chunk_starts(data, options, None);
+    (0..starts.len())
+        .into_par_iter()
+        .map(|i| {
+            let (start, state) = starts[i];
+            let end = starts.get(i + 1).map_or(data.len(), |s| s.0);
+            visit(&mut options.parser(Some(state)), &data[start..end])
+        })
+        .collect()
+}
+
 /// [`scan_bytes`] of a block of a longer input that starts at byte `base`
 /// in clock state `state` (`None`: the start of the input). Returns the
 /// clock state at the block's end, for the next block.

@@ -169,6 +169,49 @@ pub fn scan_input(input: &Input, options: &ScanOptions, mmap: bool) -> anyhow::R
 /// that shrinks kills the process (SIGBUS).
 const BEING_WRITTEN: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How a file's bytes are read.
+enum Access {
+    /// Through a decoder.
+    Compressed(Compression),
+    /// With `read()`: mapping is off or the file is being written.
+    Read,
+    /// Mapped into memory.
+    Mapped(memmap2::Mmap),
+    /// Nothing to read.
+    Empty,
+}
+
+/// Decides how to read an opened file: decompressed when its content is
+/// compressed, else memory-mapped, or read when mapping is off or the
+/// file is being written.
+fn access(path: &Path, file: &File, len: u64, mmap: bool) -> anyhow::Result<Access> {
+    let mut head = [0u8; 6];
+    let head_len =
+        read_head(file, &mut head).with_context(|| format!("cannot read {}", path.display()))?;
+    let compression = Compression::sniff(&head[..head_len]);
+    if compression != Compression::None {
+        return Ok(Access::Compressed(compression));
+    }
+    let being_written = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < BEING_WRITTEN));
+    if !mmap || being_written {
+        return Ok(Access::Read);
+    }
+    if len == 0 {
+        return Ok(Access::Empty);
+    }
+    // SAFETY: the map is read-only and dropped once the file is read. A
+    // file truncated while mapped (logrotate copytruncate) can raise
+    // SIGBUS; that risk is accepted for files not being written.
+    // Populated: the kernel maps the cached pages in one call instead of
+    // taking a page fault per 4 KiB on first touch.
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(file) }
+        .with_context(|| format!("cannot map {}", path.display()))?;
+    Ok(Access::Mapped(map))
+}
+
 /// Scans one opened file: decompressed when its content is compressed,
 /// else memory-mapped and parsed in parallel chunks (or read sequentially
 /// when mapping is off or the file is being written).
@@ -180,68 +223,55 @@ fn scan_file(
     name: String,
     mmap: bool,
 ) -> anyhow::Result<Scanned> {
-    let mut head = [0u8; 6];
-    let head_len =
-        read_head(file, &mut head).with_context(|| format!("cannot read {}", path.display()))?;
-    let compression = Compression::sniff(&head[..head_len]);
-    if compression != Compression::None {
-        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let (log, error, _) = scan_stream(file, options);
-        let error = error.map(|e| {
-            anyhow::Error::new(e).context(format!(
-                "{}: corrupt or truncated {} data",
-                path.display(),
-                compression.name()
-            ))
-        });
-        return Ok(Scanned {
-            name,
-            log,
-            error,
-            compressed: true,
-            year_source: String::new(),
-        });
-    }
-    let being_written = file
-        .metadata()
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < BEING_WRITTEN));
-    if !mmap || being_written {
-        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let (log, error, _) = scan_stream(file, options);
-        let error =
-            error.map(|e| anyhow::Error::new(e).context(format!("reading {}", path.display())));
-        return Ok(Scanned {
-            name,
-            log,
-            error,
-            compressed: false,
-            year_source: String::new(),
-        });
-    }
-    if len == 0 {
-        return Ok(Scanned {
-            name,
-            log: PartialLog::default(),
-            error: None,
-            compressed: false,
-            year_source: String::new(),
-        });
-    }
-    // SAFETY: the map is read-only and dropped before returning. A file
-    // truncated while mapped (logrotate copytruncate) can raise SIGBUS;
-    // that risk is accepted for files not being written.
-    // Populated: the kernel maps the cached pages in one call instead of
-    // taking a page fault per 4 KiB on first touch.
-    let map = unsafe { memmap2::MmapOptions::new().populate().map(file) }
-        .with_context(|| format!("cannot map {}", path.display()))?;
-    let log = scan_bytes(&map, options);
-    Ok(Scanned {
+    let scanned = |log, error, compressed| Scanned {
         name,
         log,
-        error: None,
-        compressed: false,
+        error,
+        compressed,
         year_source: String::new(),
+    };
+    match access(path, file, len, mmap)? {
+        Access::Compressed(compression) => {
+            let file =
+                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let (log, error, _) = scan_stream(file, options);
+            let error = error.map(|e| {
+                anyhow::Error::new(e).context(format!(
+                    "{}: corrupt or truncated {} data",
+                    path.display(),
+                    compression.name()
+                ))
+            });
+            Ok(scanned(log, error, true))
+        }
+        Access::Read => {
+            let file =
+                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let (log, error, _) = scan_stream(file, options);
+            let error =
+                error.map(|e| anyhow::Error::new(e).context(format!("reading {}", path.display())));
+            Ok(scanned(log, error, false))
+        }
+        Access::Empty => Ok(scanned(PartialLog::default(), None, false)),
+        Access::Mapped(map) => Ok(scanned(scan_bytes(&map, options), None, false)),
+    }
+}
+
+/// A plain file of `input` mapped into memory, for reading it a second
+/// time in parallel; `None` when it must be read as a stream
+/// ([`open_again`]): compressed, being written, or `mmap` off.
+pub fn map_again(input: &Input, mmap: bool) -> anyhow::Result<Option<memmap2::Mmap>> {
+    let Input::File(path) = input else {
+        return Ok(None);
+    };
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    Ok(match access(path, &file, len, mmap)? {
+        Access::Mapped(map) => Some(map),
+        Access::Compressed(_) | Access::Read | Access::Empty => None,
     })
 }
 

@@ -777,3 +777,56 @@ fn bad_ticket_arguments_are_one_line_and_exit_2() {
     let e = error_of(&["trace", "2410-0092", "-"]);
     assert!(e.contains("cannot trace standard input"), "{e}");
 }
+
+#[test]
+fn trace_quotes_the_same_lines_read_through_or_in_parallel_chunks() {
+    // A mapped file is quoted in parallel chunks, each parser starting in
+    // the clock state of its first line: across a daylight-saving fold,
+    // yearless syslog stamps and records Exim split for syslog, the lines,
+    // their numbers and times must be those of one read through.
+    let cases = [
+        (
+            "exim/incident/mainlog",
+            "john.smith@example-contoso.test",
+            "UTC",
+        ),
+        ("exim/dst-fold.log", "bob@example.net", "Europe/Berlin"),
+        ("postfix/outcomes.log", "dan@example.org", "UTC"),
+        ("exim/syslog.log", "helpdesk@example.com", "UTC"),
+    ];
+    let dir = std::env::temp_dir().join(format!("mailtrail-trace-chunks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (fixture, query, zone) in cases {
+        // A copy last written an hour ago: a file written in the last
+        // seconds is read through, never mapped.
+        let copy = dir.join(fixture.replace('/', "-"));
+        std::fs::copy(common::fixtures().join(fixture), &copy).unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&copy)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let copy = copy.display().to_string();
+        let trace = |extra: &[&str]| {
+            let base = [
+                "trace", query, "--log-tz", zone, "--year", "2024", "--format", "json",
+            ];
+            json_of(&[&base[..], extra, &[copy.as_str()]].concat())
+        };
+        let read_through = trace(&["--no-mmap"]);
+        assert!(
+            !traced_lines(&read_through).is_empty(),
+            "{fixture}: {query} is traced"
+        );
+        for chunk in ["1", "97", "1000"] {
+            let chunked = trace(&["--threads", "4", "--chunk-size", chunk]);
+            assert_eq!(
+                chunked["stories"], read_through["stories"],
+                "{fixture}, chunks of {chunk} bytes"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

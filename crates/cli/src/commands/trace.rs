@@ -12,12 +12,12 @@ use clap::{Args, FromArgMatches};
 use mailtrail_analysis::trace::{
     LineMatch, LineMatcher, Story, find_messages, is_address, stories,
 };
-use mailtrail_analysis::{Finding, Outcome, PartialLog};
+use mailtrail_analysis::{Finding, Outcome, PartialLog, map_chunks};
 use mailtrail_parse::{LineParser, Parsed};
 use serde::Serialize;
 
 use crate::args::{FilterArgs, InputArgs, OutputArgs, TicketArgs, WindowArgs};
-use crate::input::{Input, open_again};
+use crate::input::{Input, map_again, open_again};
 use crate::pipeline::{
     FileMeta, Metadata, Settings, finish, load, open_output, scan_options, select_with_tickets,
 };
@@ -158,56 +158,73 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
 
-    // The second pass: quote the lines.
-    let mut matcher = LineMatcher::new(&loaded.log, &found, query);
+    // The second pass: quote the lines. A plain file is mapped and read in
+    // parallel chunks, each parser starting in the clock state a sequential
+    // read would be in there; a compressed or growing file is read through.
+    let matcher = LineMatcher::new(&loaded.log, &found, query);
     let mut story_lines: Vec<Vec<TracedLine>> = (0..found.len()).map(|_| Vec::new()).collect();
     let mut rejection_lines = Vec::new();
     if !found.is_empty() || !rejections.is_empty() {
-        let options = scan_options(&args.input, settings.log_zone);
+        let mut options = scan_options(&args.input, settings.log_zone);
         for (file_index, (path, meta)) in args.input.logs.iter().zip(&loaded.files).enumerate() {
             if meta.error.is_some() {
                 continue;
             }
             let input = Input::from_arg(path);
-            let mut reader = open_again(&input)?;
-            let mut parser = LineParser::new(options.parser.clone());
-            parser.set_year(year_of(meta, args.input.year));
-            let mut buffer = Vec::new();
-            let mut number = 0u64;
-            let mut last_time: Option<DateTime<Utc>> = None;
-            loop {
-                buffer.clear();
-                let read = reader
-                    .read_until(b'\n', &mut buffer)
-                    .with_context(|| format!("reading {}", input.name()))?;
-                if read == 0 {
-                    break;
+            options.year = Some(year_of(meta, args.input.year));
+            let parts = match map_again(&input, !args.input.no_mmap)? {
+                Some(map) => loaded.pool.install(|| {
+                    map_chunks(&map, &options, |parser, chunk| {
+                        let mut part = QuotedPart::new(matcher.clone());
+                        let mut start = 0;
+                        while start < chunk.len() {
+                            let end = memchr::memchr(b'\n', &chunk[start..])
+                                .map_or(chunk.len(), |i| start + i);
+                            part.read(parser, &chunk[start..end]);
+                            start = end + 1;
+                        }
+                        part
+                    })
+                }),
+                None => {
+                    let mut reader = open_again(&input)?;
+                    let mut parser = LineParser::new(options.parser.clone());
+                    parser.set_year(year_of(meta, args.input.year));
+                    let mut part = QuotedPart::new(matcher.clone());
+                    let mut buffer = Vec::new();
+                    loop {
+                        buffer.clear();
+                        let read = reader
+                            .read_until(b'\n', &mut buffer)
+                            .with_context(|| format!("reading {}", input.name()))?;
+                        if read == 0 {
+                            break;
+                        }
+                        part.read(&mut parser, buffer.strip_suffix(b"\n").unwrap_or(&buffer));
+                    }
+                    vec![part]
                 }
-                number += 1;
-                let line = buffer.strip_suffix(b"\n").unwrap_or(&buffer);
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                let parsed = parser.parse(line);
-                if let Parsed::Event(event) = &parsed {
-                    last_time = Some(event.at);
+            };
+            // Line numbers and the time of lines that are not events (the
+            // last event's before them) continue from part to part.
+            let (mut lines_before, mut last_event) = (0, None);
+            for part in parts {
+                for quoted in part.quoted {
+                    let at = quoted.at.or(last_event);
+                    let traced = TracedLine {
+                        file: input.name(),
+                        line: lines_before + quoted.number,
+                        at: at.map(|t| format_time(t, settings.report_zone)),
+                        text: quoted.text,
+                        sort: (at, file_index, lines_before + quoted.number),
+                    };
+                    match quoted.place {
+                        LineMatch::Story(index) => story_lines[index].push(traced),
+                        LineMatch::Rejection => rejection_lines.push(traced),
+                    }
                 }
-                let Some(hit) = matcher.matches(&parsed, line) else {
-                    continue;
-                };
-                let at = match &parsed {
-                    Parsed::Event(event) => Some(event.at),
-                    _ => last_time,
-                };
-                let traced = TracedLine {
-                    file: input.name(),
-                    line: number,
-                    at: at.map(|t| format_time(t, settings.report_zone)),
-                    text: line.to_str_lossy().into_owned(),
-                    sort: (at, file_index, number),
-                };
-                match hit {
-                    LineMatch::Story(index) => story_lines[index].push(traced),
-                    LineMatch::Rejection => rejection_lines.push(traced),
-                }
+                lines_before += part.lines;
+                last_event = part.last_event.or(last_event);
             }
         }
     }
@@ -299,6 +316,60 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     finish(&failures)
+}
+
+/// A line of a trace, as found in one part of an input.
+struct QuotedLine {
+    /// Its number in the part, from 1.
+    number: u64,
+    /// Its event's time, else the last event's before it in the part.
+    at: Option<DateTime<Utc>>,
+    text: String,
+    place: LineMatch,
+}
+
+/// The lines of a trace in one part of an input (a chunk of a mapped
+/// file, or a whole stream), numbered from the part's start.
+struct QuotedPart {
+    matcher: LineMatcher,
+    /// Lines read.
+    lines: u64,
+    /// The time of the last event read.
+    last_event: Option<DateTime<Utc>>,
+    quoted: Vec<QuotedLine>,
+}
+
+impl QuotedPart {
+    fn new(matcher: LineMatcher) -> QuotedPart {
+        QuotedPart {
+            matcher,
+            lines: 0,
+            last_event: None,
+            quoted: Vec::new(),
+        }
+    }
+
+    /// Reads the next line (without its newline).
+    fn read(&mut self, parser: &mut LineParser, line: &[u8]) {
+        self.lines += 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let parsed = parser.parse(line);
+        if let Parsed::Event(event) = &parsed {
+            self.last_event = Some(event.at);
+        }
+        let Some(place) = self.matcher.matches(&parsed, line) else {
+            return;
+        };
+        self.quoted.push(QuotedLine {
+            number: self.lines,
+            at: match &parsed {
+                Parsed::Event(event) => Some(event.at),
+                _ => self.last_event,
+            },
+            text: line.to_str_lossy().into_owned(),
+            place,
+        });
+    }
 }
 
 fn messages_of(
