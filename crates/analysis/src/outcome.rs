@@ -12,7 +12,9 @@ use crate::partial::PartialLog;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::record::{Failure, Handoff, MessageRecord, RecipientRecord, key_prefix, split_key};
+use crate::record::{
+    Failure, Handoff, HopMarker, MessageRecord, RecipientRecord, key_prefix, split_key,
+};
 
 /// The final outcome for one recipient of one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -212,7 +214,8 @@ pub fn outcomes_where(
     // of one host reusing a short queue id in the same second).
     entries.par_sort_unstable_by_key(|&(key, _)| key);
     let handoffs: Vec<&Handoff> = log.handoffs().collect();
-    let links = HopLinks::new(&entries, &handoffs);
+    let markers: Vec<HopMarker<'_>> = log.hop_markers().collect();
+    let links = HopLinks::new(&entries, &handoffs, &markers);
     let mut rows: Vec<RecipientOutcome> = entries
         .par_iter()
         .flat_map_iter(|&(key, records)| {
@@ -345,8 +348,22 @@ type Segment<'a> = (&'a [u8], usize);
 /// A queue entry key and its records.
 type Entry<'a> = (&'a [u8], &'a [MessageRecord]);
 
+/// An entry a link may lead to: its key, its records, and the spans of its
+/// records the retention dropped ([`HopMarker`]), which a link may lead to
+/// as well: it then finds no row, as with everything kept it would find
+/// one of an entry with no row in the report.
+struct Candidate<'a> {
+    key: &'a [u8],
+    records: &'a [MessageRecord],
+    dropped: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
 impl<'a> HopLinks<'a> {
-    fn new(entries: &[Entry<'a>], handoffs: &[&'a Handoff]) -> HopLinks<'a> {
+    fn new(
+        entries: &[Entry<'a>],
+        handoffs: &[&'a Handoff],
+        markers: &[HopMarker<'a>],
+    ) -> HopLinks<'a> {
         // Only queue ids that some record points to (a next hop, a
         // notification) are looked up: index just those, not every message.
         let mut wanted: HashSet<&'a [u8]> = HashSet::default();
@@ -364,15 +381,32 @@ impl<'a> HopLinks<'a> {
             wanted.extend(handoff.notifications().map(|(_, id)| id.as_bytes()));
             wanted.extend(handoff.next_hops().map(|(id, _)| id.as_bytes()));
         }
-        let mut by_queue_id: HashMap<&'a [u8], Vec<Entry<'a>>> = HashMap::default();
+        let mut by_queue_id: HashMap<&'a [u8], Vec<Candidate<'a>>> = HashMap::default();
         if !wanted.is_empty() {
             for &(key, records) in entries {
                 let queue_id = split_key(key).1.as_bytes();
                 if wanted.contains(queue_id) {
-                    by_queue_id
-                        .entry(queue_id)
-                        .or_default()
-                        .push((key, records));
+                    by_queue_id.entry(queue_id).or_default().push(Candidate {
+                        key,
+                        records,
+                        dropped: Vec::new(),
+                    });
+                }
+            }
+            for marker in markers {
+                let queue_id = split_key(marker.key).1.as_bytes();
+                if !wanted.contains(queue_id) {
+                    continue;
+                }
+                let candidates = by_queue_id.entry(queue_id).or_default();
+                let span = (marker.first_seen, marker.last_seen);
+                match candidates.iter_mut().find(|c| c.key == marker.key) {
+                    Some(candidate) => candidate.dropped.push(span),
+                    None => candidates.push(Candidate {
+                        key: marker.key,
+                        records: &[],
+                        dropped: vec![span],
+                    }),
                 }
             }
         }
@@ -390,8 +424,8 @@ impl<'a> HopLinks<'a> {
             let prefix = key_prefix(key);
             for (segment, record) in records.iter().enumerate() {
                 for (_, notification) in &record.notifications {
-                    if let Some((found, _)) = find_hop(&by_queue_id, prefix, notification) {
-                        links.notifications.insert(found);
+                    if let Some(found) = find_hop(&by_queue_id, prefix, notification) {
+                        links.notifications.insert(found.key);
                     }
                 }
                 for (index, recipient) in record.recipients.iter().enumerate() {
@@ -420,8 +454,8 @@ impl<'a> HopLinks<'a> {
         for &handoff in handoffs {
             let key = handoff.key();
             for (_, notification) in handoff.notifications() {
-                if let Some((found, _)) = find_hop(&by_queue_id, key_prefix(key), notification) {
-                    links.notifications.insert(found);
+                if let Some(found) = find_hop(&by_queue_id, key_prefix(key), notification) {
+                    links.notifications.insert(found.key);
                 }
             }
             for (next, at) in handoff.next_hops() {
@@ -435,15 +469,16 @@ impl<'a> HopLinks<'a> {
     /// it is in the input, to `key`'s origin facts. True when linked.
     fn link(
         &mut self,
-        by_queue_id: &HashMap<&'a [u8], Vec<Entry<'a>>>,
+        by_queue_id: &HashMap<&'a [u8], Vec<Candidate<'a>>>,
         key: &'a [u8],
         origin: Origin<'a>,
         next: &BStr,
         at: DateTime<Utc>,
     ) -> bool {
-        let Some((found, found_records)) = find_hop(by_queue_id, key_prefix(key), next) else {
+        let Some(candidate) = find_hop(by_queue_id, key_prefix(key), next) else {
             return false;
         };
+        let (found, found_records) = (candidate.key, candidate.records);
         if found == key {
             return false;
         }
@@ -458,16 +493,26 @@ impl<'a> HopLinks<'a> {
         } else {
             HOST_CLOCK_SKEW
         };
-        let Some(down_segment) = found_records
+        // A dropped segment (a marker) is a candidate as much as a kept one:
+        // with everything kept it would be there. Ties go to the segment
+        // that began first, the order of a key's segments.
+        let kept = found_records
             .iter()
             .enumerate()
-            .filter(|(_, d)| {
-                d.first_seen <= later_by(at, margin) && d.last_seen >= earlier_by(at, margin)
+            .map(|(segment, d)| (Some(segment), d.first_seen, d.last_seen));
+        let dropped = (candidate.dropped.iter()).map(|&(first, last)| (None, first, last));
+        let nearest = kept
+            .chain(dropped)
+            .filter(|&(_, first, last)| {
+                first <= later_by(at, margin) && last >= earlier_by(at, margin)
             })
-            .min_by_key(|(_, d)| (d.first_seen - at).abs())
-            .map(|(segment, _)| segment)
-        else {
-            return false;
+            .min_by_key(|&(_, first, _)| ((first - at).abs(), first));
+        let down_segment = match nearest {
+            None => return false,
+            // Handed to an entry dropped for having no row: the recipient
+            // is that entry's, which reports nothing.
+            Some((None, ..)) => return true,
+            Some((Some(segment), ..)) => segment,
         };
         // When two entries hand over to the same one, the first key wins,
         // whatever order they are linked in.
@@ -514,18 +559,17 @@ impl<'a> Origin<'a> {
 
 /// The key of queue id `queue_id`: on the same host and instance as
 /// `prefix` when there is one, else the only one in the input.
-fn find_hop<'a>(
-    by_queue_id: &HashMap<&[u8], Vec<Entry<'a>>>,
+fn find_hop<'m, 'a>(
+    by_queue_id: &'m HashMap<&[u8], Vec<Candidate<'a>>>,
     prefix: &[u8],
     queue_id: &[u8],
-) -> Option<Entry<'a>> {
+) -> Option<&'m Candidate<'a>> {
     let candidates = by_queue_id.get(queue_id)?;
     candidates
         .iter()
-        .copied()
-        .find(|(k, _)| k.starts_with(prefix))
+        .find(|c| c.key.starts_with(prefix))
         .or(match candidates.as_slice() {
-            [only] => Some(*only),
+            [only] => Some(only),
             _ => None,
         })
 }

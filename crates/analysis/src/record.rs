@@ -159,6 +159,100 @@ impl std::fmt::Debug for Handoff {
     }
 }
 
+/// Where the queue entries a retention dropped without a trace were: their
+/// keys and the times of their first and last lines, and nothing else.
+///
+/// Another entry may have handed recipients to one of them (`queued as`),
+/// or caused it as a notification. With everything kept, such a recipient
+/// is reported by the entry it was handed to, and a queue id shared by
+/// several entries is looked up among all of them (see `HopLinks`). Without
+/// a trace of the dropped entry, the link would fail (the recipient would
+/// get a row of its own back) or find another entry with the same id (on
+/// another host, or an earlier or later use of a reused Postfix id). A
+/// marker keeps the link resolving as it did, in some 25 bytes plus the key
+/// and with no allocation of its own: markers are packed one after the
+/// other into shared blocks.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HopMarkers(Vec<Vec<u8>>);
+
+/// One entry of [`HopMarkers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HopMarker<'a> {
+    /// The entry's key.
+    pub(crate) key: &'a [u8],
+    /// Its first line.
+    pub(crate) first_seen: DateTime<Utc>,
+    /// Its last line.
+    pub(crate) last_seen: DateTime<Utc>,
+}
+
+impl HopMarkers {
+    /// The largest block: big enough that blocks are few, small enough that
+    /// the room left in the last block of each chunk's log is not missed.
+    const BLOCK: usize = 16 << 10;
+
+    /// Marks the entry under `key`, seen from `first_seen` to `last_seen`.
+    pub(crate) fn push(&mut self, key: &[u8], first_seen: DateTime<Utc>, last_seen: DateTime<Utc>) {
+        let needed = key.len() + 2 * 12 + 2;
+        let block = match self.0.last_mut() {
+            Some(block) if block.capacity() - block.len() >= needed => block,
+            last => {
+                // Blocks double up to `BLOCK`: a chunk that drops a handful
+                // of entries does not take a whole block for them.
+                let size = last
+                    .map_or(256, |b| b.capacity() * 2)
+                    .clamp(needed, Self::BLOCK.max(needed));
+                self.0.push(Vec::with_capacity(size));
+                self.0.last_mut().expect("just pushed")
+            }
+        };
+        put_bytes(block, key);
+        for at in [first_seen, last_seen] {
+            block.extend_from_slice(&at.timestamp().to_le_bytes());
+            block.extend_from_slice(&at.timestamp_subsec_nanos().to_le_bytes());
+        }
+    }
+
+    /// Appends the markers of a later log.
+    pub(crate) fn append(&mut self, later: HopMarkers) {
+        self.0.extend(later.0);
+    }
+
+    /// Every marker, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = HopMarker<'_>> {
+        self.0.iter().flat_map(|block| {
+            let mut reader = PackedReader(block);
+            std::iter::from_fn(move || {
+                if reader.0.is_empty() {
+                    return None;
+                }
+                let key = reader.bytes();
+                let mut time = || {
+                    let secs = i64::from_le_bytes(reader.array());
+                    let nanos = u32::from_le_bytes(reader.array());
+                    DateTime::from_timestamp(secs, nanos).expect("packed from a DateTime")
+                };
+                let first_seen = time();
+                let last_seen = time();
+                Some(HopMarker {
+                    key,
+                    first_seen,
+                    last_seen,
+                })
+            })
+        })
+    }
+
+    /// Keeps only the markers for which `keep` holds, packed anew.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&HopMarker<'_>) -> bool) {
+        let mut kept = HopMarkers::default();
+        for marker in self.iter().filter(|m| keep(m)) {
+            kept.push(marker.key, marker.first_seen, marker.last_seen);
+        }
+        *self = kept;
+    }
+}
+
 /// Appends a length as a base-128 varint: one byte for the short strings
 /// that are nearly all of a handoff.
 fn put_len(packed: &mut Vec<u8>, mut len: usize) {
@@ -892,5 +986,39 @@ mod tests {
         );
         assert_eq!(handoff.next_hops().count(), 0);
         assert_eq!(handoff.notifications().count(), 0);
+    }
+
+    #[test]
+    fn markers_give_back_what_was_packed_across_blocks() {
+        let mut markers = HopMarkers::default();
+        let long_key = vec![b'k'; 300];
+        let expected: Vec<(Vec<u8>, DateTime<Utc>, DateTime<Utc>)> = (0..2000)
+            .map(|i: i64| {
+                let key = if i % 7 == 0 {
+                    long_key.clone()
+                } else {
+                    format!("mx{}\0\0ID{i}", i % 3).into_bytes()
+                };
+                (
+                    key,
+                    at(1_700_000_000 + i, 5),
+                    at(1_700_000_100 + i, 999_999_999),
+                )
+            })
+            .collect();
+        for (key, first, last) in &expected {
+            markers.push(key, *first, *last);
+        }
+        assert!(markers.0.len() > 1, "several blocks");
+        let read = |markers: &HopMarkers| -> Vec<(Vec<u8>, DateTime<Utc>, DateTime<Utc>)> {
+            markers
+                .iter()
+                .map(|m| (m.key.to_vec(), m.first_seen, m.last_seen))
+                .collect()
+        };
+        assert_eq!(read(&markers), expected);
+        markers.retain(|m| m.key.len() == 300);
+        let long: Vec<_> = expected.into_iter().filter(|m| m.0.len() == 300).collect();
+        assert_eq!(read(&markers), long);
     }
 }

@@ -706,3 +706,126 @@ fn a_next_hop_is_the_use_of_its_queue_id_alive_at_the_handoff() {
     );
     assert_eq!(rows[0].message_id.as_ref().unwrap(), "other@example.com");
 }
+
+/// Scans one log given as text in chunks of `chunk_size` bytes, and
+/// settles it.
+fn scan_text_in_chunks(log: &str, chunk_size: usize, retention: Retention) -> PartialLog {
+    let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
+    options.year = Some(2024);
+    options.chunk_size = chunk_size;
+    options.retention = retention;
+    let mut log = scan_bytes(log.as_bytes(), &options);
+    log.settle();
+    log
+}
+
+/// The rows of `wanted` outcomes a counting report (`summary`, `timeline`)
+/// counts in `window` ([`summary::in_window`]).
+fn counted_rows(
+    log: &PartialLog,
+    wanted: OutcomeSet,
+    window: &Window,
+    by: WindowBy,
+) -> Vec<RecipientOutcome> {
+    outcomes_where(log, |outcome, _| wanted.contains(outcome))
+        .into_iter()
+        .filter(|row| summary::in_window(row, window, by))
+        .collect()
+}
+
+/// Checks that a scan of `log` keeping what a report of `wanted` outcomes
+/// in `window` needs gives that report as a scan that keeps everything,
+/// for several chunk sizes; gives the number of rows compared.
+fn agrees_with_everything(log: &str, wanted: OutcomeSet, window: Window, by: WindowBy) -> usize {
+    let expected = counted_rows(&scan_text(log, Retention::Everything), wanted, &window, by);
+    let retention = Retention::Outcomes { wanted, window, by };
+    for chunk_size in [1 << 20, 700, 300, 97] {
+        let retained = scan_text_in_chunks(log, chunk_size, retention);
+        assert_eq!(
+            counted_rows(&retained, wanted, &window, by),
+            expected,
+            "{wanted:?}, {window:?} by {by:?}, chunk size {chunk_size}"
+        );
+    }
+    expected.len()
+}
+
+/// A message deferred by the content filter, then handed to it as
+/// 6B7C8D9E01, which delivers it at once. With everything kept, the
+/// handed-over recipient's row is the next hop's (delivered, not delayed);
+/// a retention that drops the delivered next hop must not give the first
+/// hop's recipient a row of its own (delayed) back.
+const DELAYED_THEN_HANDED_OVER: &str = "\
+Oct 20 10:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 10:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 10:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 10:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0.1/0/0/0.9, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10024: Connection refused)
+Oct 20 10:30:00 mx1 postfix/smtpd[104]: 6B7C8D9E01: client=localhost[127.0.0.1]
+Oct 20 10:30:00 mx1 postfix/cleanup[101]: 6B7C8D9E01: message-id=<m1@example.com>
+Oct 20 10:30:00 mx1 postfix/qmgr[102]: 6B7C8D9E01: from=<alice@example.com>, size=1300, nrcpt=1 (queue active)
+Oct 20 10:30:00 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:10024, delay=1800, delays=1799/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6B7C8D9E01)
+Oct 20 10:30:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 10:30:01 mx1 postfix/smtp[105]: 6B7C8D9E01: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 10:30:01 mx1 postfix/qmgr[102]: 6B7C8D9E01: removed
+";
+
+#[test]
+fn a_dropped_next_hop_still_represents_the_recipients_handed_to_it() {
+    let outcomes = |list: &[Outcome]| list.iter().copied().collect::<OutcomeSet>();
+    let all_time = Window::default();
+    // The deferral is in this window, the next hop after it.
+    let before_the_next_hop = Window {
+        since: Some(at(20, 9)),
+        until: Some(at(20, 10) + chrono::TimeDelta::minutes(15)),
+    };
+    let mut compared = 0;
+    for wanted in [
+        outcomes(&[Outcome::Delayed]),
+        outcomes(&[Outcome::Delivered]),
+        outcomes(&[Outcome::Delivered, Outcome::Delayed]),
+        OutcomeSet::ALL,
+    ] {
+        for window in [all_time, before_the_next_hop] {
+            for by in [WindowBy::Failure, WindowBy::Received] {
+                compared += agrees_with_everything(DELAYED_THEN_HANDED_OVER, wanted, window, by);
+            }
+        }
+    }
+    assert!(compared > 0);
+}
+
+/// `undelivered --outcome delivered|delayed` and the counting reports keep
+/// finished entries whose recipients were delivered: the hops their
+/// recipients were handed to are still the ones that report them.
+#[test]
+fn delivered_and_delayed_reports_are_the_same_with_and_without_retention() {
+    let outcomes = |list: &[Outcome]| list.iter().copied().collect::<OutcomeSet>();
+    for (files, zone) in FIXTURES {
+        let everything = scan(files, *zone, 1 << 20, Retention::Everything);
+        let windows = [
+            Window::default(),
+            span_share(&everything, Some(20), Some(50)),
+            span_share(&everything, Some(50), None),
+        ];
+        for wanted in [
+            outcomes(&[Outcome::Delivered]),
+            outcomes(&[Outcome::Delayed]),
+            outcomes(&[Outcome::Delivered, Outcome::Delayed, Outcome::Bounced]),
+        ] {
+            for window in windows {
+                for by in [WindowBy::Failure, WindowBy::Received] {
+                    let expected = counted_rows(&everything, wanted, &window, by);
+                    let retention = Retention::Outcomes { wanted, window, by };
+                    for chunk_size in [1 << 20, 500] {
+                        let retained = scan(files, *zone, chunk_size, retention);
+                        assert_eq!(
+                            counted_rows(&retained, wanted, &window, by),
+                            expected,
+                            "{files:?}, {wanted:?}, {window:?} by {by:?}, chunk size {chunk_size}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
