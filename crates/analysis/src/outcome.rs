@@ -379,7 +379,7 @@ impl<'a> HopLinks<'a> {
         }
         for &handoff in handoffs {
             wanted.extend(handoff.notifications().map(|(_, id)| id.as_bytes()));
-            wanted.extend(handoff.next_hops().map(|(id, _)| id.as_bytes()));
+            wanted.extend(handoff.next_hops().map(|(id, ..)| id.as_bytes()));
         }
         let mut by_queue_id: HashMap<&'a [u8], Vec<Candidate<'a>>> = HashMap::default();
         if !wanted.is_empty() {
@@ -424,7 +424,9 @@ impl<'a> HopLinks<'a> {
             let prefix = key_prefix(key);
             for (segment, record) in records.iter().enumerate() {
                 for (_, notification) in &record.notifications {
-                    if let Some(found) = find_hop(&by_queue_id, prefix, notification) {
+                    if let Some(found) =
+                        find_hop(&by_queue_id, prefix, notification, Reach::SameHost)
+                    {
                         links.notifications.insert(found.key);
                     }
                 }
@@ -441,6 +443,7 @@ impl<'a> HopLinks<'a> {
                         Origin::of_record(record),
                         next.as_bstr(),
                         terminal.at,
+                        Reach::of_handoff(terminal.to_same_host()),
                     ) {
                         links
                             .handed_over
@@ -454,12 +457,15 @@ impl<'a> HopLinks<'a> {
         for &handoff in handoffs {
             let key = handoff.key();
             for (_, notification) in handoff.notifications() {
-                if let Some(found) = find_hop(&by_queue_id, key_prefix(key), notification) {
+                let prefix = key_prefix(key);
+                if let Some(found) = find_hop(&by_queue_id, prefix, notification, Reach::SameHost) {
                     links.notifications.insert(found.key);
                 }
             }
-            for (next, at) in handoff.next_hops() {
-                links.link(&by_queue_id, key, Origin::of_handoff(handoff), next, at);
+            for (next, at, same_host) in handoff.next_hops() {
+                let origin = Origin::of_handoff(handoff);
+                let reach = Reach::of_handoff(same_host);
+                links.link(&by_queue_id, key, origin, next, at, reach);
             }
         }
         links
@@ -474,8 +480,9 @@ impl<'a> HopLinks<'a> {
         origin: Origin<'a>,
         next: &BStr,
         at: DateTime<Utc>,
+        reach: Reach,
     ) -> bool {
-        let Some(candidate) = find_hop(by_queue_id, key_prefix(key), next) else {
+        let Some(candidate) = find_hop(by_queue_id, key_prefix(key), next, reach) else {
             return false;
         };
         let (found, found_records) = (candidate.key, candidate.records);
@@ -557,21 +564,57 @@ impl<'a> Origin<'a> {
     }
 }
 
-/// The key of queue id `queue_id`: on the same host and instance as
-/// `prefix` when there is one, else the only one in the input.
+/// Where the entry a link leads to may be, when none with its queue id has
+/// the linking entry's host and instance.
+#[derive(Clone, Copy)]
+enum Reach {
+    /// On the same host, in another instance: a notification (made by the
+    /// host's own bounce daemon), a handoff through the loopback interface.
+    SameHost,
+    /// Anywhere: a relay to another host, read with this one.
+    AnyHost,
+}
+
+impl Reach {
+    /// Where a next hop handed over on the same host or not may be
+    /// ([`Terminal::to_same_host`](crate::record::Terminal::to_same_host)).
+    fn of_handoff(same_host: bool) -> Reach {
+        if same_host {
+            Reach::SameHost
+        } else {
+            Reach::AnyHost
+        }
+    }
+}
+
+/// The entry of queue id `queue_id`: on the same host and instance as
+/// `prefix` when there is one, else the only one in the input within
+/// `reach`.
+///
+/// Candidates include the entries the retention dropped (their markers):
+/// with everything kept they would be there, and a dropped entry on the
+/// same host, or a second one elsewhere, must keep the link from falling
+/// back to another host's entry.
 fn find_hop<'m, 'a>(
     by_queue_id: &'m HashMap<&[u8], Vec<Candidate<'a>>>,
     prefix: &[u8],
     queue_id: &[u8],
+    reach: Reach,
 ) -> Option<&'m Candidate<'a>> {
     let candidates = by_queue_id.get(queue_id)?;
-    candidates
-        .iter()
-        .find(|c| c.key.starts_with(prefix))
-        .or(match candidates.as_slice() {
-            [only] => Some(only),
-            _ => None,
-        })
+    if let Some(same) = candidates.iter().find(|c| c.key.starts_with(prefix)) {
+        return Some(same);
+    }
+    // A prefix is the host, NUL, the instance, NUL.
+    let host = split_key(prefix).0;
+    let mut reachable = candidates.iter().filter(|c| match reach {
+        Reach::SameHost => split_key(c.key).0 == host,
+        Reach::AnyHost => true,
+    });
+    match (reachable.next(), reachable.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
 }
 
 fn message_rows(
@@ -887,7 +930,7 @@ impl Window {
             WindowBy::Failure => self.until.is_none_or(|u| {
                 record
                     .next_hops()
-                    .any(|(_, at)| at < later_by(u, HOST_CLOCK_SKEW))
+                    .any(|(_, at, _)| at < later_by(u, HOST_CLOCK_SKEW))
             }),
             // Such a row's reception time is this record's, when it has one;
             // without it, the next hop's own, which is later (give or take
@@ -904,7 +947,7 @@ impl Window {
                 let handed_in_time = self.since.is_none_or(|s| {
                     record
                         .next_hops()
-                        .any(|(_, at)| later_by(at, HOST_CLOCK_SKEW) >= s)
+                        .any(|(_, at, _)| later_by(at, HOST_CLOCK_SKEW) >= s)
                 });
                 received_in_time && handed_in_time
             }

@@ -360,7 +360,7 @@ impl PartialLog {
             .map(|key| split_key(key).1.as_bytes())
             .collect();
         self.dropped.handoffs.retain(|handoff: &Handoff| {
-            let linked = handoff.next_hops().map(|(id, _)| id);
+            let linked = handoff.next_hops().map(|(id, ..)| id);
             let notified = handoff.notifications().map(|(_, id)| id);
             linked
                 .chain(notified)
@@ -369,11 +369,11 @@ impl PartialLog {
         // A marker matters only to a link from what is kept.
         let mut linked: FxHashSet<&[u8]> = FxHashSet::default();
         for record in self.messages.values().flatten() {
-            linked.extend(record.next_hops().map(|(id, _)| id.as_bytes()));
+            linked.extend(record.next_hops().map(|(id, ..)| id.as_bytes()));
             linked.extend(record.notifications.iter().map(|(_, id)| id.as_bytes()));
         }
         for handoff in self.dropped.handoffs.iter() {
-            linked.extend(handoff.next_hops().map(|(id, _)| id.as_bytes()));
+            linked.extend(handoff.next_hops().map(|(id, ..)| id.as_bytes()));
             linked.extend(handoff.notifications().map(|(_, id)| id.as_bytes()));
         }
         self.dropped

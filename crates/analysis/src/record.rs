@@ -44,7 +44,7 @@ impl Handoff {
         key: &[u8],
         received_at: Option<DateTime<Utc>>,
         [sender, message_id, subject]: [Option<&BStr>; 3],
-        next_hops: impl ExactSizeIterator<Item = (&'a BStr, DateTime<Utc>)>,
+        next_hops: impl ExactSizeIterator<Item = (&'a BStr, DateTime<Utc>, bool)>,
         notifications: impl ExactSizeIterator<Item = (NotificationKind, &'a BStr)>,
     ) -> Handoff {
         let mut packed = Vec::with_capacity(64);
@@ -59,9 +59,10 @@ impl Handoff {
             }
         }
         put_len(&mut packed, next_hops.len());
-        for (queue_id, at) in next_hops {
+        for (queue_id, at, same_host) in next_hops {
             packed.extend_from_slice(&at.timestamp().to_le_bytes());
             packed.extend_from_slice(&at.timestamp_subsec_nanos().to_le_bytes());
+            packed.push(u8::from(same_host));
             put_bytes(&mut packed, queue_id);
         }
         put_len(&mut packed, notifications.len());
@@ -99,15 +100,17 @@ impl Handoff {
         self.texts()[2]
     }
 
-    /// Each next hop's queue id and when the entry was handed to it.
-    pub fn next_hops(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>)> {
+    /// Each next hop's queue id, when the entry was handed to it, and
+    /// whether it was on the same host ([`Terminal::to_same_host`]).
+    pub fn next_hops(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>, bool)> {
         let mut reader = self.after_texts();
         let count = reader.len();
         (0..count).map(move |_| {
             let secs = i64::from_le_bytes(reader.array());
             let nanos = u32::from_le_bytes(reader.array());
             let at = DateTime::from_timestamp(secs, nanos).expect("packed from a DateTime");
-            (reader.bytes().as_bstr(), at)
+            let same_host = reader.array::<1>()[0] == 1;
+            (reader.bytes().as_bstr(), at, same_host)
         })
     }
 
@@ -115,7 +118,7 @@ impl Handoff {
     pub fn notifications(&self) -> impl Iterator<Item = (NotificationKind, &BStr)> {
         let mut reader = self.after_texts();
         for _ in 0..reader.len() {
-            reader.array::<12>();
+            reader.array::<13>();
             reader.bytes();
         }
         let count = reader.len();
@@ -426,6 +429,24 @@ pub struct Terminal {
     pub remote_ip: Option<BString>,
     /// Queue id the next hop gave the message.
     pub next_queue_id: Option<BString>,
+}
+
+impl Terminal {
+    /// True when the recipient was handed over through the loopback
+    /// interface: to a content filter or another MTA instance on the host
+    /// that logged the handoff, whose entry is on that host too.
+    pub fn to_same_host(&self) -> bool {
+        match &self.remote_ip {
+            Some(ip) => {
+                let ip = ip.as_slice();
+                ip.starts_with(b"127.") || ip == b"::1" || ip.starts_with(b"::ffff:127.")
+            }
+            None => self
+                .remote_host
+                .as_ref()
+                .is_some_and(|host| host.eq_ignore_ascii_case(b"localhost")),
+        }
+    }
 }
 
 /// Everything known about one recipient of one queue entry.
@@ -875,11 +896,13 @@ impl MessageRecord {
         self.next_hops().next().is_some()
     }
 
-    /// Each next hop's queue id, with when a recipient was handed to it.
-    pub(crate) fn next_hops(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>)> {
+    /// Each next hop's queue id, with when a recipient was handed to it
+    /// and whether it was on the same host ([`Terminal::to_same_host`]).
+    pub(crate) fn next_hops(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>, bool)> {
         self.recipients.iter().filter_map(|r| {
             let terminal = r.terminal.as_ref()?;
-            Some((terminal.next_queue_id.as_ref()?.as_bstr(), terminal.at))
+            let queue_id = terminal.next_queue_id.as_ref()?.as_bstr();
+            Some((queue_id, terminal.at, terminal.to_same_host()))
         })
     }
 
@@ -895,7 +918,7 @@ impl MessageRecord {
     /// What a next hop's rows borrow from this finished entry, which no
     /// report row comes from itself (see [`Handoff`]).
     pub(crate) fn handoff(&self, key: &[u8]) -> Handoff {
-        let next_hops: Vec<(&BStr, DateTime<Utc>)> = self.next_hops().collect();
+        let next_hops: Vec<(&BStr, DateTime<Utc>, bool)> = self.next_hops().collect();
         Handoff::new(
             key,
             self.received_at,
@@ -937,8 +960,8 @@ mod tests {
                 Some(subject.as_bytes().as_bstr()),
             ],
             [
-                (b"9F8E7D".as_bstr(), at(1_729_421_060, 0)),
-                (b"".as_bstr(), at(-1, 999_999_999)),
+                (b"9F8E7D".as_bstr(), at(1_729_421_060, 0), true),
+                (b"".as_bstr(), at(-1, 999_999_999), false),
             ]
             .into_iter(),
             [
@@ -956,8 +979,8 @@ mod tests {
         assert_eq!(
             handoff.next_hops().collect::<Vec<_>>(),
             [
-                (b"9F8E7D".as_bstr(), at(1_729_421_060, 0)),
-                (b"".as_bstr(), at(-1, 999_999_999)),
+                (b"9F8E7D".as_bstr(), at(1_729_421_060, 0), true),
+                (b"".as_bstr(), at(-1, 999_999_999), false),
             ]
         );
         assert_eq!(

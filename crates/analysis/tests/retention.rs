@@ -829,3 +829,117 @@ fn delivered_and_delayed_reports_are_the_same_with_and_without_retention() {
         }
     }
 }
+
+/// mx1 hands a message to its content filter on the same host, which
+/// queues it as 6B7C8D9E01 and delivers it.
+const MX1_FILTERED: &str = "\
+Oct 20 10:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 10:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 10:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 10:00:01 mx1 postfix/smtpd[104]: 6B7C8D9E01: client=localhost[127.0.0.1]
+Oct 20 10:00:01 mx1 postfix/cleanup[101]: 6B7C8D9E01: message-id=<m1@example.com>
+Oct 20 10:00:01 mx1 postfix/qmgr[102]: 6B7C8D9E01: from=<alice@example.com>, size=1300, nrcpt=1 (queue active)
+Oct 20 10:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0.1/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6B7C8D9E01)
+Oct 20 10:00:01 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 10:00:02 mx1 postfix/smtp[105]: 6B7C8D9E01: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 10:00:02 mx1 postfix/qmgr[102]: 6B7C8D9E01: removed
+";
+
+/// mx2, read with mx1, happens to give an unrelated message the same
+/// short id at the same time; it bounces.
+const MX2_SAME_ID: &str = "\
+Oct 20 10:00:30 mx2 postfix/smtpd[200]: 6B7C8D9E01: client=other.example.com[192.0.2.11]
+Oct 20 10:00:30 mx2 postfix/cleanup[201]: 6B7C8D9E01: message-id=<other@example.com>
+Oct 20 10:00:30 mx2 postfix/qmgr[202]: 6B7C8D9E01: from=<carol@example.com>, size=99, nrcpt=1 (queue active)
+Oct 20 10:00:31 mx2 postfix/smtp[205]: 6B7C8D9E01: to=<dan@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 10:00:31 mx2 postfix/qmgr[202]: 6B7C8D9E01: removed
+";
+
+/// The bounced rows of two hosts' logs read together, with everything kept
+/// and with the retention of an undelivered report, for several chunk
+/// sizes; they must agree.
+fn bounces_of_two_hosts(first: &str, second: &str) -> Vec<RecipientOutcome> {
+    let bounced = |log: &PartialLog| outcomes_where(log, |outcome, _| outcome == Outcome::Bounced);
+    let scan_both = |chunk_size, retention| {
+        let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
+        options.year = Some(2024);
+        options.chunk_size = chunk_size;
+        options.retention = retention;
+        let mut log =
+            scan_bytes(first.as_bytes(), &options).merge(scan_bytes(second.as_bytes(), &options));
+        log.settle();
+        log
+    };
+    let everything = bounced(&scan_both(1 << 20, Retention::Everything));
+    for chunk_size in [1 << 20, 300, 97] {
+        assert_eq!(
+            bounced(&scan_both(chunk_size, undelivered())),
+            everything,
+            "chunk size {chunk_size}"
+        );
+    }
+    everything
+}
+
+/// The bounce on mx2 is carol's own: mx1's recipient went to the
+/// 6B7C8D9E01 on mx1. Dropping mx1's (delivered) entry must not let the
+/// link fall back to the only other entry with that id, on mx2.
+#[test]
+fn a_next_hop_dropped_on_its_host_is_not_looked_for_on_another() {
+    let rows = bounces_of_two_hosts(MX1_FILTERED, MX2_SAME_ID);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (
+            rows[0].host.as_slice(),
+            rows[0].sender.as_ref().unwrap().as_slice()
+        ),
+        (&b"mx2"[..], &b"carol@example.com"[..])
+    );
+    assert_eq!(rows[0].message_id.as_ref().unwrap(), "other@example.com");
+}
+
+/// mx1's lines about its first hop only: the filter's entry, on mx1, is not
+/// in the input (the file ends, or its lines were filtered out), and its
+/// bounce notification neither.
+const MX1_FIRST_HOPS_ONLY: &str = "\
+Oct 20 10:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 10:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 10:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 10:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0.1/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6B7C8D9E01)
+Oct 20 10:00:01 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 10:00:10 mx1 postfix/smtpd[100]: 1A2B3C4D5F: client=app.example.com[192.0.2.10]
+Oct 20 10:00:10 mx1 postfix/cleanup[101]: 1A2B3C4D5F: message-id=<m2@example.com>
+Oct 20 10:00:10 mx1 postfix/qmgr[102]: 1A2B3C4D5F: from=<erin@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 10:00:11 mx1 postfix/smtp[103]: 1A2B3C4D5F: to=<frank@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 10:00:11 mx1 postfix/bounce[104]: 1A2B3C4D5F: sender non-delivery notification: 3C4D5E6F7A
+Oct 20 10:00:11 mx1 postfix/qmgr[102]: 1A2B3C4D5F: removed
+";
+
+/// mx2 gives unrelated messages the ids of mx1's filter entry and bounce.
+const MX2_SAME_IDS: &str = "\
+Oct 20 10:00:30 mx2 postfix/smtpd[200]: 6B7C8D9E01: client=other.example.com[192.0.2.11]
+Oct 20 10:00:30 mx2 postfix/cleanup[201]: 6B7C8D9E01: message-id=<other@example.com>
+Oct 20 10:00:30 mx2 postfix/qmgr[202]: 6B7C8D9E01: from=<carol@example.com>, size=99, nrcpt=1 (queue active)
+Oct 20 10:00:31 mx2 postfix/smtp[205]: 6B7C8D9E01: to=<dan@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 10:00:31 mx2 postfix/qmgr[202]: 6B7C8D9E01: removed
+Oct 20 10:00:40 mx2 postfix/smtpd[200]: 3C4D5E6F7A: client=other.example.com[192.0.2.11]
+Oct 20 10:00:40 mx2 postfix/cleanup[201]: 3C4D5E6F7A: message-id=<other2@example.com>
+Oct 20 10:00:40 mx2 postfix/qmgr[202]: 3C4D5E6F7A: from=<grace@example.com>, size=99, nrcpt=1 (queue active)
+Oct 20 10:00:41 mx2 postfix/smtp[205]: 3C4D5E6F7A: to=<heidi@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 10:00:41 mx2 postfix/qmgr[202]: 3C4D5E6F7A: removed
+";
+
+/// A message handed to a content filter over the loopback interface, and a
+/// notification (made by the bounce daemon of the host that logs it), stay
+/// on their host: when their entry is not in the input, the entry with the
+/// same id on another host is not it.
+#[test]
+fn a_hop_on_the_same_host_is_not_looked_for_on_another() {
+    let rows = bounces_of_two_hosts(MX1_FIRST_HOPS_ONLY, MX2_SAME_IDS);
+    let mx2: Vec<_> = rows.iter().filter(|r| r.host == "mx2").collect();
+    assert_eq!(mx2.len(), 2, "{rows:?}");
+    for (row, sender) in mx2.iter().zip(["carol@example.com", "grace@example.com"]) {
+        assert_eq!(row.sender.as_ref().unwrap(), sender, "{row:?}");
+        assert!(!row.is_notification, "{row:?}");
+    }
+}
