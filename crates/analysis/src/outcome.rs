@@ -936,10 +936,9 @@ impl Window {
             // without it, the next hop's own, which is later (give or take
             // the skew). A record received before the window is still
             // needed: without it, its next hop's row would pass for
-            // received in the window. Not one handed over before the
-            // window, though: the next hop received it then, give or take
-            // the skew, so its row is out of the window with the record's
-            // reception time or with its own.
+            // received in the window. Of one handed over before the
+            // window, only its reception time is ([`Window::may_date`]):
+            // its next hop's row is out of the window with it.
             WindowBy::Received => {
                 let received_in_time = record
                     .received_at
@@ -952,6 +951,21 @@ impl Window {
                 received_in_time && handed_in_time
             }
         }
+    }
+
+    /// True when the finished `record`, whose next hops' rows are out of the
+    /// window by reception with its reception time ([`Window::may_lend`]
+    /// is false: it was handed over before the window), must still lend
+    /// them that time. Their own may be in the window: the next hop's
+    /// first reception line is not its reception when its log begins
+    /// after it, but a retry's `from=` line hours later, while its entry
+    /// was alive at the handoff (its later lines are in the log) and is
+    /// linked to this one with everything kept.
+    pub(crate) fn may_date(&self, record: &MessageRecord, by: WindowBy) -> bool {
+        by == WindowBy::Received
+            && record
+                .received_at
+                .is_some_and(|t| self.since.is_some_and(|s| t < s))
     }
 
     /// False when dropping the finished `record`, through which the

@@ -108,6 +108,8 @@ impl Retention {
                     || (!record.notifications.is_empty() && window.may_mark(record, by))
                 {
                     Keep::Origin
+                } else if record.has_next_hop() && window.may_date(record, by) {
+                    Keep::Reception
                 } else {
                     Keep::Nothing
                 }
@@ -121,6 +123,7 @@ impl Retention {
         match self.decide(record) {
             Keep::Whole => return true,
             Keep::Origin => dropped.handoffs.push(record.handoff(key)),
+            Keep::Reception => dropped.handoffs.push(record.reception_handoff(key)),
             Keep::Nothing => {}
         }
         if self.marks_dropped() {
@@ -174,6 +177,10 @@ enum Keep {
     /// Only what other entries' rows need from it: reception facts for
     /// its next hops, the link that marks its notifications ([`Handoff`]).
     Origin,
+    /// Only its reception time, for its next hops: their rows are out of
+    /// the window with it, and may not be without it
+    /// ([`Window::may_date`]).
+    Reception,
     Nothing,
 }
 

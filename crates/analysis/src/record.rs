@@ -931,6 +931,21 @@ impl MessageRecord {
         )
     }
 
+    /// Only the reception time and next hops of this finished entry, for
+    /// the rows of next hops out of a window by reception (see
+    /// `Window::may_date`): their sender, Message-ID and subject do not
+    /// matter there.
+    pub(crate) fn reception_handoff(&self, key: &[u8]) -> Handoff {
+        let next_hops: Vec<(&BStr, DateTime<Utc>, bool)> = self.next_hops().collect();
+        Handoff::new(
+            key,
+            self.received_at,
+            [None; 3],
+            next_hops.into_iter(),
+            std::iter::empty(),
+        )
+    }
+
     /// True for a bounce, delay warning or DSN generated about another
     /// message (not the customer's own mail).
     pub fn is_notification(&self) -> bool {

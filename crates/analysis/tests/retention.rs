@@ -943,3 +943,48 @@ fn a_hop_on_the_same_host_is_not_looked_for_on_another() {
         assert!(!row.is_notification, "{row:?}");
     }
 }
+
+/// relay1 hands a message to mx1 at 08:00:01 (`queued as 4F5A6B7C8D`).
+const RELAY1_EARLY: &str = "\
+Oct 20 08:00:00 relay1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 08:00:00 relay1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 08:00:00 relay1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 08:00:01 relay1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=mx1.example.com[198.51.100.5]:25, delay=1, delays=0.1/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4F5A6B7C8D)
+Oct 20 08:00:01 relay1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+";
+
+/// mx1's log begins half an hour after it received the message: its first
+/// line of the entry is a deferral, and its first reception line is the
+/// queue manager's `from=` when it retries at 11:00.
+const MX1_LOG_BEGINS_LATER: &str = "\
+Oct 20 08:30:00 mx1 postfix/smtp[203]: 4F5A6B7C8D: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1800, delays=1799/0/0/1, dsn=4.7.1, status=deferred (host mx.example.net[198.51.100.7] said: 450 4.7.1 Try again later (in reply to RCPT TO command))
+Oct 20 11:00:00 mx1 postfix/qmgr[202]: 4F5A6B7C8D: from=<alice@example.com>, size=1300, nrcpt=1 (queue active)
+Oct 20 11:00:01 mx1 postfix/smtp[203]: 4F5A6B7C8D: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=10801, delays=10800/0/0/1, dsn=5.7.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.7.1 Rejected (in reply to RCPT TO command))
+Oct 20 11:00:01 mx1 postfix/qmgr[202]: 4F5A6B7C8D: removed
+";
+
+/// By reception, the bounce on mx1 was received at 08:00, by relay1: not
+/// in a window from 10:00, though mx1's own first reception line is at
+/// 11:00. Dropping relay1's entry, handed over long before the window,
+/// must not make the row pass for received in it.
+#[test]
+fn a_next_hop_whose_log_begins_later_keeps_its_first_hops_reception_time() {
+    let log = format!("{RELAY1_EARLY}{MX1_LOG_BEGINS_LATER}");
+    let everything = scan_text(&log, Retention::Everything);
+    let rows = undelivered_rows(&everything);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].received_at, Some(at(20, 8)));
+    let mut compared = 0;
+    for (since, until) in [(10, 12), (7, 9), (9, 12), (11, 13)] {
+        let window = Window {
+            since: Some(at(20, since)),
+            until: Some(at(20, until)),
+        };
+        for by in [WindowBy::Received, WindowBy::Failure] {
+            let wanted = Outcome::UNDELIVERED.into_iter().collect();
+            compared += agrees_with_everything(&log, wanted, window, by);
+            compared += agrees_with_everything(&log, OutcomeSet::ALL, window, by);
+        }
+    }
+    assert!(compared > 0);
+}
