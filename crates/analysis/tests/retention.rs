@@ -988,3 +988,34 @@ fn a_next_hop_whose_log_begins_later_keeps_its_first_hops_reception_time() {
     }
     assert!(compared > 0);
 }
+
+/// A is handed to the content filter as 6B7C8D9E01 at 09:30:00, which
+/// delivers it; two minutes later Postfix reuses 6B7C8D9E01 for an
+/// unrelated message, which bounces. Both uses are alive within the
+/// margin of the handoff; the one opened nearest to it is A's next hop,
+/// also when the retention dropped it for being delivered.
+const REUSED_MINUTES_LATER: &str = "\
+Oct 20 09:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 09:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 09:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 09:30:00 mx1 postfix/smtpd[104]: 6B7C8D9E01: client=localhost[127.0.0.1]
+Oct 20 09:30:00 mx1 postfix/cleanup[101]: 6B7C8D9E01: message-id=<m1@example.com>
+Oct 20 09:30:00 mx1 postfix/qmgr[102]: 6B7C8D9E01: from=<alice@example.com>, size=1300, nrcpt=1 (queue active)
+Oct 20 09:30:00 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:10024, delay=1800, delays=1799/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6B7C8D9E01)
+Oct 20 09:30:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 09:30:01 mx1 postfix/smtp[105]: 6B7C8D9E01: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 09:30:01 mx1 postfix/qmgr[102]: 6B7C8D9E01: removed
+Oct 20 09:32:00 mx1 postfix/smtpd[200]: 6B7C8D9E01: client=other.example.com[192.0.2.11]
+Oct 20 09:32:00 mx1 postfix/cleanup[201]: 6B7C8D9E01: message-id=<other@example.com>
+Oct 20 09:32:00 mx1 postfix/qmgr[202]: 6B7C8D9E01: from=<carol@example.com>, size=99, nrcpt=1 (queue active)
+Oct 20 09:32:01 mx1 postfix/smtp[205]: 6B7C8D9E01: to=<dan@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 09:32:01 mx1 postfix/qmgr[202]: 6B7C8D9E01: removed
+";
+
+#[test]
+fn a_dropped_use_of_a_reused_id_is_still_the_nearest_next_hop() {
+    let rows = bounces_of(REUSED_MINUTES_LATER);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].sender.as_ref().unwrap(), "carol@example.com");
+    assert_eq!(rows[0].message_id.as_ref().unwrap(), "other@example.com");
+}
