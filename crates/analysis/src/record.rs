@@ -196,7 +196,9 @@ impl HopMarkers {
 
     /// Marks the entry under `key`, seen from `first_seen` to `last_seen`.
     pub(crate) fn push(&mut self, key: &[u8], first_seen: DateTime<Utc>, last_seen: DateTime<Utc>) {
-        let needed = key.len() + 2 * 12 + 2;
+        // At most: the key's length, the key, the first time, the other
+        // three numbers as varints.
+        let needed = key.len() + 3 + 8 + 5 + 10 + 5;
         let block = match self.0.last_mut() {
             Some(block) if block.capacity() - block.len() >= needed => block,
             last => {
@@ -209,11 +211,15 @@ impl HopMarkers {
                 self.0.last_mut().expect("just pushed")
             }
         };
+        // Log times are mostly whole seconds, and an entry lasts seconds to
+        // days: the nanoseconds and the last line's distance from the first
+        // take a byte or three as varints, not twelve bytes a time.
         put_bytes(block, key);
-        for at in [first_seen, last_seen] {
-            block.extend_from_slice(&at.timestamp().to_le_bytes());
-            block.extend_from_slice(&at.timestamp_subsec_nanos().to_le_bytes());
-        }
+        block.extend_from_slice(&first_seen.timestamp().to_le_bytes());
+        put_len(block, first_seen.timestamp_subsec_nanos() as usize);
+        let lasted = last_seen.timestamp().saturating_sub(first_seen.timestamp());
+        put_len(block, usize::try_from(lasted).unwrap_or(0));
+        put_len(block, last_seen.timestamp_subsec_nanos() as usize);
     }
 
     /// Appends the markers of a later log.
@@ -230,13 +236,14 @@ impl HopMarkers {
                     return None;
                 }
                 let key = reader.bytes();
-                let mut time = || {
-                    let secs = i64::from_le_bytes(reader.array());
-                    let nanos = u32::from_le_bytes(reader.array());
-                    DateTime::from_timestamp(secs, nanos).expect("packed from a DateTime")
-                };
-                let first_seen = time();
-                let last_seen = time();
+                let secs = i64::from_le_bytes(reader.array());
+                let nanos = reader.len() as u32;
+                let first_seen =
+                    DateTime::from_timestamp(secs, nanos).expect("packed from a DateTime");
+                let secs = secs + reader.len() as i64;
+                let nanos = reader.len() as u32;
+                let last_seen =
+                    DateTime::from_timestamp(secs, nanos).expect("packed from a DateTime");
                 Some(HopMarker {
                     key,
                     first_seen,
@@ -1037,11 +1044,12 @@ mod tests {
                 } else {
                     format!("mx{}\0\0ID{i}", i % 3).into_bytes()
                 };
-                (
-                    key,
-                    at(1_700_000_000 + i, 5),
-                    at(1_700_000_100 + i, 999_999_999),
-                )
+                let first = at(1_700_000_000 + i, [0, 5, 999_999_999][i as usize % 3]);
+                let last = at(
+                    1_700_000_000 + i + (i % 4) * 40_000,
+                    [0, 999_999_999][i as usize % 2],
+                );
+                (key, first, last.max(first))
             })
             .collect();
         for (key, first, last) in &expected {
