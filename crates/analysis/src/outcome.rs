@@ -12,7 +12,9 @@ use crate::partial::PartialLog;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::record::{Failure, Handoff, MessageRecord, RecipientRecord, key_prefix, split_key};
+use crate::record::{
+    Failure, Handoff, HopMarker, MessageRecord, RecipientRecord, key_prefix, split_key,
+};
 
 /// The final outcome for one recipient of one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -212,7 +214,8 @@ pub fn outcomes_where(
     // of one host reusing a short queue id in the same second).
     entries.par_sort_unstable_by_key(|&(key, _)| key);
     let handoffs: Vec<&Handoff> = log.handoffs().collect();
-    let links = HopLinks::new(&entries, &handoffs);
+    let markers: Vec<HopMarker<'_>> = log.hop_markers().collect();
+    let links = HopLinks::new(&entries, &handoffs, &markers);
     let mut rows: Vec<RecipientOutcome> = entries
         .par_iter()
         .flat_map_iter(|&(key, records)| {
@@ -345,8 +348,22 @@ type Segment<'a> = (&'a [u8], usize);
 /// A queue entry key and its records.
 type Entry<'a> = (&'a [u8], &'a [MessageRecord]);
 
+/// An entry a link may lead to: its key, its records, and the spans of its
+/// records the retention dropped ([`HopMarker`]), which a link may lead to
+/// as well: it then finds no row, as with everything kept it would find
+/// one of an entry with no row in the report.
+struct Candidate<'a> {
+    key: &'a [u8],
+    records: &'a [MessageRecord],
+    dropped: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
 impl<'a> HopLinks<'a> {
-    fn new(entries: &[Entry<'a>], handoffs: &[&'a Handoff]) -> HopLinks<'a> {
+    fn new(
+        entries: &[Entry<'a>],
+        handoffs: &[&'a Handoff],
+        markers: &[HopMarker<'a>],
+    ) -> HopLinks<'a> {
         // Only queue ids that some record points to (a next hop, a
         // notification) are looked up: index just those, not every message.
         let mut wanted: HashSet<&'a [u8]> = HashSet::default();
@@ -362,17 +379,34 @@ impl<'a> HopLinks<'a> {
         }
         for &handoff in handoffs {
             wanted.extend(handoff.notifications().map(|(_, id)| id.as_bytes()));
-            wanted.extend(handoff.next_hops().map(|(id, _)| id.as_bytes()));
+            wanted.extend(handoff.next_hops().map(|(id, ..)| id.as_bytes()));
         }
-        let mut by_queue_id: HashMap<&'a [u8], Vec<Entry<'a>>> = HashMap::default();
+        let mut by_queue_id: HashMap<&'a [u8], Vec<Candidate<'a>>> = HashMap::default();
         if !wanted.is_empty() {
             for &(key, records) in entries {
                 let queue_id = split_key(key).1.as_bytes();
                 if wanted.contains(queue_id) {
-                    by_queue_id
-                        .entry(queue_id)
-                        .or_default()
-                        .push((key, records));
+                    by_queue_id.entry(queue_id).or_default().push(Candidate {
+                        key,
+                        records,
+                        dropped: Vec::new(),
+                    });
+                }
+            }
+            for marker in markers {
+                let queue_id = split_key(marker.key).1.as_bytes();
+                if !wanted.contains(queue_id) {
+                    continue;
+                }
+                let candidates = by_queue_id.entry(queue_id).or_default();
+                let span = (marker.first_seen, marker.last_seen);
+                match candidates.iter_mut().find(|c| c.key == marker.key) {
+                    Some(candidate) => candidate.dropped.push(span),
+                    None => candidates.push(Candidate {
+                        key: marker.key,
+                        records: &[],
+                        dropped: vec![span],
+                    }),
                 }
             }
         }
@@ -390,8 +424,10 @@ impl<'a> HopLinks<'a> {
             let prefix = key_prefix(key);
             for (segment, record) in records.iter().enumerate() {
                 for (_, notification) in &record.notifications {
-                    if let Some((found, _)) = find_hop(&by_queue_id, prefix, notification) {
-                        links.notifications.insert(found);
+                    if let Some(found) =
+                        find_hop(&by_queue_id, prefix, notification, Reach::SameHost)
+                    {
+                        links.notifications.insert(found.key);
                     }
                 }
                 for (index, recipient) in record.recipients.iter().enumerate() {
@@ -407,6 +443,7 @@ impl<'a> HopLinks<'a> {
                         Origin::of_record(record),
                         next.as_bstr(),
                         terminal.at,
+                        Reach::of_handoff(terminal.to_same_host()),
                     ) {
                         links
                             .handed_over
@@ -420,12 +457,15 @@ impl<'a> HopLinks<'a> {
         for &handoff in handoffs {
             let key = handoff.key();
             for (_, notification) in handoff.notifications() {
-                if let Some((found, _)) = find_hop(&by_queue_id, key_prefix(key), notification) {
-                    links.notifications.insert(found);
+                let prefix = key_prefix(key);
+                if let Some(found) = find_hop(&by_queue_id, prefix, notification, Reach::SameHost) {
+                    links.notifications.insert(found.key);
                 }
             }
-            for (next, at) in handoff.next_hops() {
-                links.link(&by_queue_id, key, Origin::of_handoff(handoff), next, at);
+            for (next, at, same_host) in handoff.next_hops() {
+                let origin = Origin::of_handoff(handoff);
+                let reach = Reach::of_handoff(same_host);
+                links.link(&by_queue_id, key, origin, next, at, reach);
             }
         }
         links
@@ -435,15 +475,17 @@ impl<'a> HopLinks<'a> {
     /// it is in the input, to `key`'s origin facts. True when linked.
     fn link(
         &mut self,
-        by_queue_id: &HashMap<&'a [u8], Vec<Entry<'a>>>,
+        by_queue_id: &HashMap<&'a [u8], Vec<Candidate<'a>>>,
         key: &'a [u8],
         origin: Origin<'a>,
         next: &BStr,
         at: DateTime<Utc>,
+        reach: Reach,
     ) -> bool {
-        let Some((found, found_records)) = find_hop(by_queue_id, key_prefix(key), next) else {
+        let Some(candidate) = find_hop(by_queue_id, key_prefix(key), next, reach) else {
             return false;
         };
+        let (found, found_records) = (candidate.key, candidate.records);
         if found == key {
             return false;
         }
@@ -458,16 +500,26 @@ impl<'a> HopLinks<'a> {
         } else {
             HOST_CLOCK_SKEW
         };
-        let Some(down_segment) = found_records
+        // A dropped segment (a marker) is a candidate as much as a kept one:
+        // with everything kept it would be there. Ties go to the segment
+        // that began first, the order of a key's segments.
+        let kept = found_records
             .iter()
             .enumerate()
-            .filter(|(_, d)| {
-                d.first_seen <= later_by(at, margin) && d.last_seen >= earlier_by(at, margin)
+            .map(|(segment, d)| (Some(segment), d.first_seen, d.last_seen));
+        let dropped = (candidate.dropped.iter()).map(|&(first, last)| (None, first, last));
+        let nearest = kept
+            .chain(dropped)
+            .filter(|&(_, first, last)| {
+                first <= later_by(at, margin) && last >= earlier_by(at, margin)
             })
-            .min_by_key(|(_, d)| (d.first_seen - at).abs())
-            .map(|(segment, _)| segment)
-        else {
-            return false;
+            .min_by_key(|&(_, first, _)| ((first - at).abs(), first));
+        let down_segment = match nearest {
+            None => return false,
+            // Handed to an entry dropped for having no row: the recipient
+            // is that entry's, which reports nothing.
+            Some((None, ..)) => return true,
+            Some((Some(segment), ..)) => segment,
         };
         // When two entries hand over to the same one, the first key wins,
         // whatever order they are linked in.
@@ -512,22 +564,57 @@ impl<'a> Origin<'a> {
     }
 }
 
-/// The key of queue id `queue_id`: on the same host and instance as
-/// `prefix` when there is one, else the only one in the input.
-fn find_hop<'a>(
-    by_queue_id: &HashMap<&[u8], Vec<Entry<'a>>>,
+/// Where the entry a link leads to may be, when none with its queue id has
+/// the linking entry's host and instance.
+#[derive(Clone, Copy)]
+enum Reach {
+    /// On the same host, in another instance: a notification (made by the
+    /// host's own bounce daemon), a handoff through the loopback interface.
+    SameHost,
+    /// Anywhere: a relay to another host, read with this one.
+    AnyHost,
+}
+
+impl Reach {
+    /// Where a next hop handed over on the same host or not may be
+    /// ([`Terminal::to_same_host`](crate::record::Terminal::to_same_host)).
+    fn of_handoff(same_host: bool) -> Reach {
+        if same_host {
+            Reach::SameHost
+        } else {
+            Reach::AnyHost
+        }
+    }
+}
+
+/// The entry of queue id `queue_id`: on the same host and instance as
+/// `prefix` when there is one, else the only one in the input within
+/// `reach`.
+///
+/// Candidates include the entries the retention dropped (their markers):
+/// with everything kept they would be there, and a dropped entry on the
+/// same host, or a second one elsewhere, must keep the link from falling
+/// back to another host's entry.
+fn find_hop<'m, 'a>(
+    by_queue_id: &'m HashMap<&[u8], Vec<Candidate<'a>>>,
     prefix: &[u8],
     queue_id: &[u8],
-) -> Option<Entry<'a>> {
+    reach: Reach,
+) -> Option<&'m Candidate<'a>> {
     let candidates = by_queue_id.get(queue_id)?;
-    candidates
-        .iter()
-        .copied()
-        .find(|(k, _)| k.starts_with(prefix))
-        .or(match candidates.as_slice() {
-            [only] => Some(*only),
-            _ => None,
-        })
+    if let Some(same) = candidates.iter().find(|c| c.key.starts_with(prefix)) {
+        return Some(same);
+    }
+    // A prefix is the host, NUL, the instance, NUL.
+    let host = split_key(prefix).0;
+    let mut reachable = candidates.iter().filter(|c| match reach {
+        Reach::SameHost => split_key(c.key).0 == host,
+        Reach::AnyHost => true,
+    });
+    match (reachable.next(), reachable.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
 }
 
 fn message_rows(
@@ -843,16 +930,15 @@ impl Window {
             WindowBy::Failure => self.until.is_none_or(|u| {
                 record
                     .next_hops()
-                    .any(|(_, at)| at < later_by(u, HOST_CLOCK_SKEW))
+                    .any(|(_, at, _)| at < later_by(u, HOST_CLOCK_SKEW))
             }),
             // Such a row's reception time is this record's, when it has one;
             // without it, the next hop's own, which is later (give or take
             // the skew). A record received before the window is still
             // needed: without it, its next hop's row would pass for
-            // received in the window. Not one handed over before the
-            // window, though: the next hop received it then, give or take
-            // the skew, so its row is out of the window with the record's
-            // reception time or with its own.
+            // received in the window. Of one handed over before the
+            // window, only its reception time is ([`Window::may_date`]):
+            // its next hop's row is out of the window with it.
             WindowBy::Received => {
                 let received_in_time = record
                     .received_at
@@ -860,11 +946,26 @@ impl Window {
                 let handed_in_time = self.since.is_none_or(|s| {
                     record
                         .next_hops()
-                        .any(|(_, at)| later_by(at, HOST_CLOCK_SKEW) >= s)
+                        .any(|(_, at, _)| later_by(at, HOST_CLOCK_SKEW) >= s)
                 });
                 received_in_time && handed_in_time
             }
         }
+    }
+
+    /// True when the finished `record`, whose next hops' rows are out of the
+    /// window by reception with its reception time ([`Window::may_lend`]
+    /// is false: it was handed over before the window), must still lend
+    /// them that time. Their own may be in the window: the next hop's
+    /// first reception line is not its reception when its log begins
+    /// after it, but a retry's `from=` line hours later, while its entry
+    /// was alive at the handoff (its later lines are in the log) and is
+    /// linked to this one with everything kept.
+    pub(crate) fn may_date(&self, record: &MessageRecord, by: WindowBy) -> bool {
+        by == WindowBy::Received
+            && record
+                .received_at
+                .is_some_and(|t| self.since.is_some_and(|s| t < s))
     }
 
     /// False when dropping the finished `record`, through which the

@@ -8,7 +8,9 @@ use mailtrail_parse::{
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::outcome::{Outcome, OutcomeSet, Window, WindowBy, finished_record_matters};
-use crate::record::{Handoff, MessageKey, MessageRecord, key_into, key_prefix, split_key};
+use crate::record::{
+    Handoff, HopMarker, HopMarkers, MessageKey, MessageRecord, key_into, key_prefix, split_key,
+};
 
 /// How many unrecognised lines are kept as samples per partial log.
 pub const UNRECOGNISED_SAMPLES: usize = 20;
@@ -106,6 +108,8 @@ impl Retention {
                     || (!record.notifications.is_empty() && window.may_mark(record, by))
                 {
                     Keep::Origin
+                } else if record.has_next_hop() && window.may_date(record, by) {
+                    Keep::Reception
                 } else {
                     Keep::Nothing
                 }
@@ -119,7 +123,13 @@ impl Retention {
         match self.decide(record) {
             Keep::Whole => return true,
             Keep::Origin => dropped.handoffs.push(record.handoff(key)),
+            Keep::Reception => dropped.handoffs.push(record.reception_handoff(key)),
             Keep::Nothing => {}
+        }
+        if self.marks_dropped() {
+            dropped
+                .markers
+                .push(key, record.first_seen, record.last_seen);
         }
         if let Some(deliveries) = &mut dropped.deliveries {
             for (host, at) in record.remote_deliveries() {
@@ -132,6 +142,17 @@ impl Retention {
             }
         }
         false
+    }
+
+    /// Whether a dropped entry leaves a [`HopMarker`]: any entry may be the
+    /// next hop of another or a notification it caused, whose link must
+    /// resolve as with everything kept. A report of no outcome has no row
+    /// a link could change.
+    fn marks_dropped(self) -> bool {
+        match self {
+            Retention::Everything => false,
+            Retention::Outcomes { wanted, .. } => wanted != OutcomeSet::NONE,
+        }
     }
 
     /// Whether a rejection at `at` may be a row of the report.
@@ -156,6 +177,10 @@ enum Keep {
     /// Only what other entries' rows need from it: reception facts for
     /// its next hops, the link that marks its notifications ([`Handoff`]).
     Origin,
+    /// Only its reception time, for its next hops: their rows are out of
+    /// the window with it, and may not be without it
+    /// ([`Window::may_date`]).
+    Reception,
     Nothing,
 }
 
@@ -200,6 +225,8 @@ impl Handoffs {
 #[derive(Clone, Debug, Default)]
 struct Dropped {
     handoffs: Handoffs,
+    /// Where the entries dropped without a handoff or with one were.
+    markers: HopMarkers,
     /// Per remote host, when recipients of the dropped entries were
     /// delivered to it; only when asked for
     /// ([`PartialLog::with_delivery_digest`]).
@@ -209,6 +236,7 @@ struct Dropped {
 impl Dropped {
     fn append(&mut self, later: Dropped) {
         self.handoffs.append(later.handoffs);
+        self.markers.append(later.markers);
         match (&mut self.deliveries, later.deliveries) {
             (Some(deliveries), Some(later)) => {
                 for (host, times) in later {
@@ -289,6 +317,13 @@ impl PartialLog {
         self.dropped.handoffs.iter()
     }
 
+    /// Where the entries the retention dropped were, for the links to them
+    /// from the entries and handoffs kept ([`HopMarkers`]), in no
+    /// particular order.
+    pub(crate) fn hop_markers(&self) -> impl Iterator<Item = HopMarker<'_>> {
+        self.dropped.markers.iter()
+    }
+
     /// Also keeps, for every entry the retention drops, when each of its
     /// recipients was delivered and to which remote host: what finding the
     /// end of an incident (`incident`) needs of the delivered mail, in a few
@@ -332,12 +367,25 @@ impl PartialLog {
             .map(|key| split_key(key).1.as_bytes())
             .collect();
         self.dropped.handoffs.retain(|handoff: &Handoff| {
-            let linked = handoff.next_hops().map(|(id, _)| id);
+            let linked = handoff.next_hops().map(|(id, ..)| id);
             let notified = handoff.notifications().map(|(_, id)| id);
             linked
                 .chain(notified)
                 .any(|id| queue_ids.contains(id.as_bytes()))
         });
+        // A marker matters only to a link from what is kept.
+        let mut linked: FxHashSet<&[u8]> = FxHashSet::default();
+        for record in self.messages.values().flatten() {
+            linked.extend(record.next_hops().map(|(id, ..)| id.as_bytes()));
+            linked.extend(record.notifications.iter().map(|(_, id)| id.as_bytes()));
+        }
+        for handoff in self.dropped.handoffs.iter() {
+            linked.extend(handoff.next_hops().map(|(id, ..)| id.as_bytes()));
+            linked.extend(handoff.notifications().map(|(_, id)| id.as_bytes()));
+        }
+        self.dropped
+            .markers
+            .retain(|marker| linked.contains(split_key(marker.key).1.as_bytes()));
     }
 
     /// Records one parsed line found at `offset` of its input.

@@ -44,7 +44,7 @@ impl Handoff {
         key: &[u8],
         received_at: Option<DateTime<Utc>>,
         [sender, message_id, subject]: [Option<&BStr>; 3],
-        next_hops: impl ExactSizeIterator<Item = (&'a BStr, DateTime<Utc>)>,
+        next_hops: impl ExactSizeIterator<Item = (&'a BStr, DateTime<Utc>, bool)>,
         notifications: impl ExactSizeIterator<Item = (NotificationKind, &'a BStr)>,
     ) -> Handoff {
         let mut packed = Vec::with_capacity(64);
@@ -59,9 +59,10 @@ impl Handoff {
             }
         }
         put_len(&mut packed, next_hops.len());
-        for (queue_id, at) in next_hops {
+        for (queue_id, at, same_host) in next_hops {
             packed.extend_from_slice(&at.timestamp().to_le_bytes());
             packed.extend_from_slice(&at.timestamp_subsec_nanos().to_le_bytes());
+            packed.push(u8::from(same_host));
             put_bytes(&mut packed, queue_id);
         }
         put_len(&mut packed, notifications.len());
@@ -99,15 +100,17 @@ impl Handoff {
         self.texts()[2]
     }
 
-    /// Each next hop's queue id and when the entry was handed to it.
-    pub fn next_hops(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>)> {
+    /// Each next hop's queue id, when the entry was handed to it, and
+    /// whether it was on the same host ([`Terminal::to_same_host`]).
+    pub fn next_hops(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>, bool)> {
         let mut reader = self.after_texts();
         let count = reader.len();
         (0..count).map(move |_| {
             let secs = i64::from_le_bytes(reader.array());
             let nanos = u32::from_le_bytes(reader.array());
             let at = DateTime::from_timestamp(secs, nanos).expect("packed from a DateTime");
-            (reader.bytes().as_bstr(), at)
+            let same_host = reader.array::<1>()[0] == 1;
+            (reader.bytes().as_bstr(), at, same_host)
         })
     }
 
@@ -115,7 +118,7 @@ impl Handoff {
     pub fn notifications(&self) -> impl Iterator<Item = (NotificationKind, &BStr)> {
         let mut reader = self.after_texts();
         for _ in 0..reader.len() {
-            reader.array::<12>();
+            reader.array::<13>();
             reader.bytes();
         }
         let count = reader.len();
@@ -156,6 +159,107 @@ impl std::fmt::Debug for Handoff {
             .field("next_hops", &self.next_hops().collect::<Vec<_>>())
             .field("notifications", &self.notifications().collect::<Vec<_>>())
             .finish()
+    }
+}
+
+/// Where the queue entries a retention dropped without a trace were: their
+/// keys and the times of their first and last lines, and nothing else.
+///
+/// Another entry may have handed recipients to one of them (`queued as`),
+/// or caused it as a notification. With everything kept, such a recipient
+/// is reported by the entry it was handed to, and a queue id shared by
+/// several entries is looked up among all of them (see `HopLinks`). Without
+/// a trace of the dropped entry, the link would fail (the recipient would
+/// get a row of its own back) or find another entry with the same id (on
+/// another host, or an earlier or later use of a reused Postfix id). A
+/// marker keeps the link resolving as it did, in some 25 bytes plus the key
+/// and with no allocation of its own: markers are packed one after the
+/// other into shared blocks.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HopMarkers(Vec<Vec<u8>>);
+
+/// One entry of [`HopMarkers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HopMarker<'a> {
+    /// The entry's key.
+    pub(crate) key: &'a [u8],
+    /// Its first line.
+    pub(crate) first_seen: DateTime<Utc>,
+    /// Its last line.
+    pub(crate) last_seen: DateTime<Utc>,
+}
+
+impl HopMarkers {
+    /// The largest block: big enough that blocks are few, small enough that
+    /// the room left in the last block of each chunk's log is not missed.
+    const BLOCK: usize = 16 << 10;
+
+    /// Marks the entry under `key`, seen from `first_seen` to `last_seen`.
+    pub(crate) fn push(&mut self, key: &[u8], first_seen: DateTime<Utc>, last_seen: DateTime<Utc>) {
+        // At most: the key's length, the key, the first time, the other
+        // three numbers as varints.
+        let needed = key.len() + 3 + 8 + 5 + 10 + 5;
+        let block = match self.0.last_mut() {
+            Some(block) if block.capacity() - block.len() >= needed => block,
+            last => {
+                // Blocks double up to `BLOCK`: a chunk that drops a handful
+                // of entries does not take a whole block for them.
+                let size = last
+                    .map_or(256, |b| b.capacity() * 2)
+                    .clamp(needed, Self::BLOCK.max(needed));
+                self.0.push(Vec::with_capacity(size));
+                self.0.last_mut().expect("just pushed")
+            }
+        };
+        // Log times are mostly whole seconds, and an entry lasts seconds to
+        // days: the nanoseconds and the last line's distance from the first
+        // take a byte or three as varints, not twelve bytes a time.
+        put_bytes(block, key);
+        block.extend_from_slice(&first_seen.timestamp().to_le_bytes());
+        put_len(block, first_seen.timestamp_subsec_nanos() as usize);
+        let lasted = last_seen.timestamp().saturating_sub(first_seen.timestamp());
+        put_len(block, usize::try_from(lasted).unwrap_or(0));
+        put_len(block, last_seen.timestamp_subsec_nanos() as usize);
+    }
+
+    /// Appends the markers of a later log.
+    pub(crate) fn append(&mut self, later: HopMarkers) {
+        self.0.extend(later.0);
+    }
+
+    /// Every marker, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = HopMarker<'_>> {
+        self.0.iter().flat_map(|block| {
+            let mut reader = PackedReader(block);
+            std::iter::from_fn(move || {
+                if reader.0.is_empty() {
+                    return None;
+                }
+                let key = reader.bytes();
+                let secs = i64::from_le_bytes(reader.array());
+                let nanos = reader.len() as u32;
+                let first_seen =
+                    DateTime::from_timestamp(secs, nanos).expect("packed from a DateTime");
+                let secs = secs + reader.len() as i64;
+                let nanos = reader.len() as u32;
+                let last_seen =
+                    DateTime::from_timestamp(secs, nanos).expect("packed from a DateTime");
+                Some(HopMarker {
+                    key,
+                    first_seen,
+                    last_seen,
+                })
+            })
+        })
+    }
+
+    /// Keeps only the markers for which `keep` holds, packed anew.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&HopMarker<'_>) -> bool) {
+        let mut kept = HopMarkers::default();
+        for marker in self.iter().filter(|m| keep(m)) {
+            kept.push(marker.key, marker.first_seen, marker.last_seen);
+        }
+        *self = kept;
     }
 }
 
@@ -332,6 +436,24 @@ pub struct Terminal {
     pub remote_ip: Option<BString>,
     /// Queue id the next hop gave the message.
     pub next_queue_id: Option<BString>,
+}
+
+impl Terminal {
+    /// True when the recipient was handed over through the loopback
+    /// interface: to a content filter or another MTA instance on the host
+    /// that logged the handoff, whose entry is on that host too.
+    pub fn to_same_host(&self) -> bool {
+        match &self.remote_ip {
+            Some(ip) => {
+                let ip = ip.as_slice();
+                ip.starts_with(b"127.") || ip == b"::1" || ip.starts_with(b"::ffff:127.")
+            }
+            None => self
+                .remote_host
+                .as_ref()
+                .is_some_and(|host| host.eq_ignore_ascii_case(b"localhost")),
+        }
+    }
 }
 
 /// Everything known about one recipient of one queue entry.
@@ -781,11 +903,13 @@ impl MessageRecord {
         self.next_hops().next().is_some()
     }
 
-    /// Each next hop's queue id, with when a recipient was handed to it.
-    pub(crate) fn next_hops(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>)> {
+    /// Each next hop's queue id, with when a recipient was handed to it
+    /// and whether it was on the same host ([`Terminal::to_same_host`]).
+    pub(crate) fn next_hops(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>, bool)> {
         self.recipients.iter().filter_map(|r| {
             let terminal = r.terminal.as_ref()?;
-            Some((terminal.next_queue_id.as_ref()?.as_bstr(), terminal.at))
+            let queue_id = terminal.next_queue_id.as_ref()?.as_bstr();
+            Some((queue_id, terminal.at, terminal.to_same_host()))
         })
     }
 
@@ -801,7 +925,7 @@ impl MessageRecord {
     /// What a next hop's rows borrow from this finished entry, which no
     /// report row comes from itself (see [`Handoff`]).
     pub(crate) fn handoff(&self, key: &[u8]) -> Handoff {
-        let next_hops: Vec<(&BStr, DateTime<Utc>)> = self.next_hops().collect();
+        let next_hops: Vec<(&BStr, DateTime<Utc>, bool)> = self.next_hops().collect();
         Handoff::new(
             key,
             self.received_at,
@@ -811,6 +935,21 @@ impl MessageRecord {
             self.notifications
                 .iter()
                 .map(|(kind, id)| (*kind, id.as_bstr())),
+        )
+    }
+
+    /// Only the reception time and next hops of this finished entry, for
+    /// the rows of next hops out of a window by reception (see
+    /// `Window::may_date`): their sender, Message-ID and subject do not
+    /// matter there.
+    pub(crate) fn reception_handoff(&self, key: &[u8]) -> Handoff {
+        let next_hops: Vec<(&BStr, DateTime<Utc>, bool)> = self.next_hops().collect();
+        Handoff::new(
+            key,
+            self.received_at,
+            [None; 3],
+            next_hops.into_iter(),
+            std::iter::empty(),
         )
     }
 
@@ -843,8 +982,8 @@ mod tests {
                 Some(subject.as_bytes().as_bstr()),
             ],
             [
-                (b"9F8E7D".as_bstr(), at(1_729_421_060, 0)),
-                (b"".as_bstr(), at(-1, 999_999_999)),
+                (b"9F8E7D".as_bstr(), at(1_729_421_060, 0), true),
+                (b"".as_bstr(), at(-1, 999_999_999), false),
             ]
             .into_iter(),
             [
@@ -862,8 +1001,8 @@ mod tests {
         assert_eq!(
             handoff.next_hops().collect::<Vec<_>>(),
             [
-                (b"9F8E7D".as_bstr(), at(1_729_421_060, 0)),
-                (b"".as_bstr(), at(-1, 999_999_999)),
+                (b"9F8E7D".as_bstr(), at(1_729_421_060, 0), true),
+                (b"".as_bstr(), at(-1, 999_999_999), false),
             ]
         );
         assert_eq!(
@@ -892,5 +1031,40 @@ mod tests {
         );
         assert_eq!(handoff.next_hops().count(), 0);
         assert_eq!(handoff.notifications().count(), 0);
+    }
+
+    #[test]
+    fn markers_give_back_what_was_packed_across_blocks() {
+        let mut markers = HopMarkers::default();
+        let long_key = vec![b'k'; 300];
+        let expected: Vec<(Vec<u8>, DateTime<Utc>, DateTime<Utc>)> = (0..2000)
+            .map(|i: i64| {
+                let key = if i % 7 == 0 {
+                    long_key.clone()
+                } else {
+                    format!("mx{}\0\0ID{i}", i % 3).into_bytes()
+                };
+                let first = at(1_700_000_000 + i, [0, 5, 999_999_999][i as usize % 3]);
+                let last = at(
+                    1_700_000_000 + i + (i % 4) * 40_000,
+                    [0, 999_999_999][i as usize % 2],
+                );
+                (key, first, last.max(first))
+            })
+            .collect();
+        for (key, first, last) in &expected {
+            markers.push(key, *first, *last);
+        }
+        assert!(markers.0.len() > 1, "several blocks");
+        let read = |markers: &HopMarkers| -> Vec<(Vec<u8>, DateTime<Utc>, DateTime<Utc>)> {
+            markers
+                .iter()
+                .map(|m| (m.key.to_vec(), m.first_seen, m.last_seen))
+                .collect()
+        };
+        assert_eq!(read(&markers), expected);
+        markers.retain(|m| m.key.len() == 300);
+        let long: Vec<_> = expected.into_iter().filter(|m| m.0.len() == 300).collect();
+        assert_eq!(read(&markers), long);
     }
 }

@@ -706,3 +706,316 @@ fn a_next_hop_is_the_use_of_its_queue_id_alive_at_the_handoff() {
     );
     assert_eq!(rows[0].message_id.as_ref().unwrap(), "other@example.com");
 }
+
+/// Scans one log given as text in chunks of `chunk_size` bytes, and
+/// settles it.
+fn scan_text_in_chunks(log: &str, chunk_size: usize, retention: Retention) -> PartialLog {
+    let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
+    options.year = Some(2024);
+    options.chunk_size = chunk_size;
+    options.retention = retention;
+    let mut log = scan_bytes(log.as_bytes(), &options);
+    log.settle();
+    log
+}
+
+/// The rows of `wanted` outcomes a counting report (`summary`, `timeline`)
+/// counts in `window` ([`summary::in_window`]).
+fn counted_rows(
+    log: &PartialLog,
+    wanted: OutcomeSet,
+    window: &Window,
+    by: WindowBy,
+) -> Vec<RecipientOutcome> {
+    outcomes_where(log, |outcome, _| wanted.contains(outcome))
+        .into_iter()
+        .filter(|row| summary::in_window(row, window, by))
+        .collect()
+}
+
+/// Checks that a scan of `log` keeping what a report of `wanted` outcomes
+/// in `window` needs gives that report as a scan that keeps everything,
+/// for several chunk sizes; gives the number of rows compared.
+fn agrees_with_everything(log: &str, wanted: OutcomeSet, window: Window, by: WindowBy) -> usize {
+    let expected = counted_rows(&scan_text(log, Retention::Everything), wanted, &window, by);
+    let retention = Retention::Outcomes { wanted, window, by };
+    for chunk_size in [1 << 20, 700, 300, 97] {
+        let retained = scan_text_in_chunks(log, chunk_size, retention);
+        assert_eq!(
+            counted_rows(&retained, wanted, &window, by),
+            expected,
+            "{wanted:?}, {window:?} by {by:?}, chunk size {chunk_size}"
+        );
+    }
+    expected.len()
+}
+
+/// A message deferred by the content filter, then handed to it as
+/// 6B7C8D9E01, which delivers it at once. With everything kept, the
+/// handed-over recipient's row is the next hop's (delivered, not delayed);
+/// a retention that drops the delivered next hop must not give the first
+/// hop's recipient a row of its own (delayed) back.
+const DELAYED_THEN_HANDED_OVER: &str = "\
+Oct 20 10:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 10:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 10:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 10:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0.1/0/0/0.9, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10024: Connection refused)
+Oct 20 10:30:00 mx1 postfix/smtpd[104]: 6B7C8D9E01: client=localhost[127.0.0.1]
+Oct 20 10:30:00 mx1 postfix/cleanup[101]: 6B7C8D9E01: message-id=<m1@example.com>
+Oct 20 10:30:00 mx1 postfix/qmgr[102]: 6B7C8D9E01: from=<alice@example.com>, size=1300, nrcpt=1 (queue active)
+Oct 20 10:30:00 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:10024, delay=1800, delays=1799/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6B7C8D9E01)
+Oct 20 10:30:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 10:30:01 mx1 postfix/smtp[105]: 6B7C8D9E01: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 10:30:01 mx1 postfix/qmgr[102]: 6B7C8D9E01: removed
+";
+
+#[test]
+fn a_dropped_next_hop_still_represents_the_recipients_handed_to_it() {
+    let outcomes = |list: &[Outcome]| list.iter().copied().collect::<OutcomeSet>();
+    let all_time = Window::default();
+    // The deferral is in this window, the next hop after it.
+    let before_the_next_hop = Window {
+        since: Some(at(20, 9)),
+        until: Some(at(20, 10) + chrono::TimeDelta::minutes(15)),
+    };
+    let mut compared = 0;
+    for wanted in [
+        outcomes(&[Outcome::Delayed]),
+        outcomes(&[Outcome::Delivered]),
+        outcomes(&[Outcome::Delivered, Outcome::Delayed]),
+        OutcomeSet::ALL,
+    ] {
+        for window in [all_time, before_the_next_hop] {
+            for by in [WindowBy::Failure, WindowBy::Received] {
+                compared += agrees_with_everything(DELAYED_THEN_HANDED_OVER, wanted, window, by);
+            }
+        }
+    }
+    assert!(compared > 0);
+}
+
+/// `undelivered --outcome delivered|delayed` and the counting reports keep
+/// finished entries whose recipients were delivered: the hops their
+/// recipients were handed to are still the ones that report them.
+#[test]
+fn delivered_and_delayed_reports_are_the_same_with_and_without_retention() {
+    let outcomes = |list: &[Outcome]| list.iter().copied().collect::<OutcomeSet>();
+    for (files, zone) in FIXTURES {
+        let everything = scan(files, *zone, 1 << 20, Retention::Everything);
+        let windows = [
+            Window::default(),
+            span_share(&everything, Some(20), Some(50)),
+            span_share(&everything, Some(50), None),
+        ];
+        for wanted in [
+            outcomes(&[Outcome::Delivered]),
+            outcomes(&[Outcome::Delayed]),
+            outcomes(&[Outcome::Delivered, Outcome::Delayed, Outcome::Bounced]),
+        ] {
+            for window in windows {
+                for by in [WindowBy::Failure, WindowBy::Received] {
+                    let expected = counted_rows(&everything, wanted, &window, by);
+                    let retention = Retention::Outcomes { wanted, window, by };
+                    for chunk_size in [1 << 20, 500] {
+                        let retained = scan(files, *zone, chunk_size, retention);
+                        assert_eq!(
+                            counted_rows(&retained, wanted, &window, by),
+                            expected,
+                            "{files:?}, {wanted:?}, {window:?} by {by:?}, chunk size {chunk_size}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// mx1 hands a message to its content filter on the same host, which
+/// queues it as 6B7C8D9E01 and delivers it.
+const MX1_FILTERED: &str = "\
+Oct 20 10:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 10:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 10:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 10:00:01 mx1 postfix/smtpd[104]: 6B7C8D9E01: client=localhost[127.0.0.1]
+Oct 20 10:00:01 mx1 postfix/cleanup[101]: 6B7C8D9E01: message-id=<m1@example.com>
+Oct 20 10:00:01 mx1 postfix/qmgr[102]: 6B7C8D9E01: from=<alice@example.com>, size=1300, nrcpt=1 (queue active)
+Oct 20 10:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0.1/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6B7C8D9E01)
+Oct 20 10:00:01 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 10:00:02 mx1 postfix/smtp[105]: 6B7C8D9E01: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 10:00:02 mx1 postfix/qmgr[102]: 6B7C8D9E01: removed
+";
+
+/// mx2, read with mx1, happens to give an unrelated message the same
+/// short id at the same time; it bounces.
+const MX2_SAME_ID: &str = "\
+Oct 20 10:00:30 mx2 postfix/smtpd[200]: 6B7C8D9E01: client=other.example.com[192.0.2.11]
+Oct 20 10:00:30 mx2 postfix/cleanup[201]: 6B7C8D9E01: message-id=<other@example.com>
+Oct 20 10:00:30 mx2 postfix/qmgr[202]: 6B7C8D9E01: from=<carol@example.com>, size=99, nrcpt=1 (queue active)
+Oct 20 10:00:31 mx2 postfix/smtp[205]: 6B7C8D9E01: to=<dan@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 10:00:31 mx2 postfix/qmgr[202]: 6B7C8D9E01: removed
+";
+
+/// The bounced rows of two hosts' logs read together, with everything kept
+/// and with the retention of an undelivered report, for several chunk
+/// sizes; they must agree.
+fn bounces_of_two_hosts(first: &str, second: &str) -> Vec<RecipientOutcome> {
+    let bounced = |log: &PartialLog| outcomes_where(log, |outcome, _| outcome == Outcome::Bounced);
+    let scan_both = |chunk_size, retention| {
+        let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
+        options.year = Some(2024);
+        options.chunk_size = chunk_size;
+        options.retention = retention;
+        let mut log =
+            scan_bytes(first.as_bytes(), &options).merge(scan_bytes(second.as_bytes(), &options));
+        log.settle();
+        log
+    };
+    let everything = bounced(&scan_both(1 << 20, Retention::Everything));
+    for chunk_size in [1 << 20, 300, 97] {
+        assert_eq!(
+            bounced(&scan_both(chunk_size, undelivered())),
+            everything,
+            "chunk size {chunk_size}"
+        );
+    }
+    everything
+}
+
+/// The bounce on mx2 is carol's own: mx1's recipient went to the
+/// 6B7C8D9E01 on mx1. Dropping mx1's (delivered) entry must not let the
+/// link fall back to the only other entry with that id, on mx2.
+#[test]
+fn a_next_hop_dropped_on_its_host_is_not_looked_for_on_another() {
+    let rows = bounces_of_two_hosts(MX1_FILTERED, MX2_SAME_ID);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (
+            rows[0].host.as_slice(),
+            rows[0].sender.as_ref().unwrap().as_slice()
+        ),
+        (&b"mx2"[..], &b"carol@example.com"[..])
+    );
+    assert_eq!(rows[0].message_id.as_ref().unwrap(), "other@example.com");
+}
+
+/// mx1's lines about its first hop only: the filter's entry, on mx1, is not
+/// in the input (the file ends, or its lines were filtered out), and its
+/// bounce notification neither.
+const MX1_FIRST_HOPS_ONLY: &str = "\
+Oct 20 10:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 10:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 10:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 10:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0.1/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6B7C8D9E01)
+Oct 20 10:00:01 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 10:00:10 mx1 postfix/smtpd[100]: 1A2B3C4D5F: client=app.example.com[192.0.2.10]
+Oct 20 10:00:10 mx1 postfix/cleanup[101]: 1A2B3C4D5F: message-id=<m2@example.com>
+Oct 20 10:00:10 mx1 postfix/qmgr[102]: 1A2B3C4D5F: from=<erin@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 10:00:11 mx1 postfix/smtp[103]: 1A2B3C4D5F: to=<frank@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 10:00:11 mx1 postfix/bounce[104]: 1A2B3C4D5F: sender non-delivery notification: 3C4D5E6F7A
+Oct 20 10:00:11 mx1 postfix/qmgr[102]: 1A2B3C4D5F: removed
+";
+
+/// mx2 gives unrelated messages the ids of mx1's filter entry and bounce.
+const MX2_SAME_IDS: &str = "\
+Oct 20 10:00:30 mx2 postfix/smtpd[200]: 6B7C8D9E01: client=other.example.com[192.0.2.11]
+Oct 20 10:00:30 mx2 postfix/cleanup[201]: 6B7C8D9E01: message-id=<other@example.com>
+Oct 20 10:00:30 mx2 postfix/qmgr[202]: 6B7C8D9E01: from=<carol@example.com>, size=99, nrcpt=1 (queue active)
+Oct 20 10:00:31 mx2 postfix/smtp[205]: 6B7C8D9E01: to=<dan@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 10:00:31 mx2 postfix/qmgr[202]: 6B7C8D9E01: removed
+Oct 20 10:00:40 mx2 postfix/smtpd[200]: 3C4D5E6F7A: client=other.example.com[192.0.2.11]
+Oct 20 10:00:40 mx2 postfix/cleanup[201]: 3C4D5E6F7A: message-id=<other2@example.com>
+Oct 20 10:00:40 mx2 postfix/qmgr[202]: 3C4D5E6F7A: from=<grace@example.com>, size=99, nrcpt=1 (queue active)
+Oct 20 10:00:41 mx2 postfix/smtp[205]: 3C4D5E6F7A: to=<heidi@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 10:00:41 mx2 postfix/qmgr[202]: 3C4D5E6F7A: removed
+";
+
+/// A message handed to a content filter over the loopback interface, and a
+/// notification (made by the bounce daemon of the host that logs it), stay
+/// on their host: when their entry is not in the input, the entry with the
+/// same id on another host is not it.
+#[test]
+fn a_hop_on_the_same_host_is_not_looked_for_on_another() {
+    let rows = bounces_of_two_hosts(MX1_FIRST_HOPS_ONLY, MX2_SAME_IDS);
+    let mx2: Vec<_> = rows.iter().filter(|r| r.host == "mx2").collect();
+    assert_eq!(mx2.len(), 2, "{rows:?}");
+    for (row, sender) in mx2.iter().zip(["carol@example.com", "grace@example.com"]) {
+        assert_eq!(row.sender.as_ref().unwrap(), sender, "{row:?}");
+        assert!(!row.is_notification, "{row:?}");
+    }
+}
+
+/// relay1 hands a message to mx1 at 08:00:01 (`queued as 4F5A6B7C8D`).
+const RELAY1_EARLY: &str = "\
+Oct 20 08:00:00 relay1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 08:00:00 relay1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 08:00:00 relay1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 08:00:01 relay1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=mx1.example.com[198.51.100.5]:25, delay=1, delays=0.1/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4F5A6B7C8D)
+Oct 20 08:00:01 relay1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+";
+
+/// mx1's log begins half an hour after it received the message: its first
+/// line of the entry is a deferral, and its first reception line is the
+/// queue manager's `from=` when it retries at 11:00.
+const MX1_LOG_BEGINS_LATER: &str = "\
+Oct 20 08:30:00 mx1 postfix/smtp[203]: 4F5A6B7C8D: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1800, delays=1799/0/0/1, dsn=4.7.1, status=deferred (host mx.example.net[198.51.100.7] said: 450 4.7.1 Try again later (in reply to RCPT TO command))
+Oct 20 11:00:00 mx1 postfix/qmgr[202]: 4F5A6B7C8D: from=<alice@example.com>, size=1300, nrcpt=1 (queue active)
+Oct 20 11:00:01 mx1 postfix/smtp[203]: 4F5A6B7C8D: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=10801, delays=10800/0/0/1, dsn=5.7.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.7.1 Rejected (in reply to RCPT TO command))
+Oct 20 11:00:01 mx1 postfix/qmgr[202]: 4F5A6B7C8D: removed
+";
+
+/// By reception, the bounce on mx1 was received at 08:00, by relay1: not
+/// in a window from 10:00, though mx1's own first reception line is at
+/// 11:00. Dropping relay1's entry, handed over long before the window,
+/// must not make the row pass for received in it.
+#[test]
+fn a_next_hop_whose_log_begins_later_keeps_its_first_hops_reception_time() {
+    let log = format!("{RELAY1_EARLY}{MX1_LOG_BEGINS_LATER}");
+    let everything = scan_text(&log, Retention::Everything);
+    let rows = undelivered_rows(&everything);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].received_at, Some(at(20, 8)));
+    let mut compared = 0;
+    for (since, until) in [(10, 12), (7, 9), (9, 12), (11, 13)] {
+        let window = Window {
+            since: Some(at(20, since)),
+            until: Some(at(20, until)),
+        };
+        for by in [WindowBy::Received, WindowBy::Failure] {
+            let wanted = Outcome::UNDELIVERED.into_iter().collect();
+            compared += agrees_with_everything(&log, wanted, window, by);
+            compared += agrees_with_everything(&log, OutcomeSet::ALL, window, by);
+        }
+    }
+    assert!(compared > 0);
+}
+
+/// A is handed to the content filter as 6B7C8D9E01 at 09:30:00, which
+/// delivers it; two minutes later Postfix reuses 6B7C8D9E01 for an
+/// unrelated message, which bounces. Both uses are alive within the
+/// margin of the handoff; the one opened nearest to it is A's next hop,
+/// also when the retention dropped it for being delivered.
+const REUSED_MINUTES_LATER: &str = "\
+Oct 20 09:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 09:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 09:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 09:30:00 mx1 postfix/smtpd[104]: 6B7C8D9E01: client=localhost[127.0.0.1]
+Oct 20 09:30:00 mx1 postfix/cleanup[101]: 6B7C8D9E01: message-id=<m1@example.com>
+Oct 20 09:30:00 mx1 postfix/qmgr[102]: 6B7C8D9E01: from=<alice@example.com>, size=1300, nrcpt=1 (queue active)
+Oct 20 09:30:00 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:10024, delay=1800, delays=1799/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6B7C8D9E01)
+Oct 20 09:30:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 09:30:01 mx1 postfix/smtp[105]: 6B7C8D9E01: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 09:30:01 mx1 postfix/qmgr[102]: 6B7C8D9E01: removed
+Oct 20 09:32:00 mx1 postfix/smtpd[200]: 6B7C8D9E01: client=other.example.com[192.0.2.11]
+Oct 20 09:32:00 mx1 postfix/cleanup[201]: 6B7C8D9E01: message-id=<other@example.com>
+Oct 20 09:32:00 mx1 postfix/qmgr[202]: 6B7C8D9E01: from=<carol@example.com>, size=99, nrcpt=1 (queue active)
+Oct 20 09:32:01 mx1 postfix/smtp[205]: 6B7C8D9E01: to=<dan@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 09:32:01 mx1 postfix/qmgr[202]: 6B7C8D9E01: removed
+";
+
+#[test]
+fn a_dropped_use_of_a_reused_id_is_still_the_nearest_next_hop() {
+    let rows = bounces_of(REUSED_MINUTES_LATER);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].sender.as_ref().unwrap(), "carol@example.com");
+    assert_eq!(rows[0].message_id.as_ref().unwrap(), "other@example.com");
+}
