@@ -8,30 +8,85 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::classify::{Category, Classification, Classifier, FailureFacts, FailureStage};
-use crate::outcome::{Outcome, RecipientOutcome};
+use crate::outcome::{FailureRef, Outcome, OutcomeIndex, RecipientOutcome, rejection_status};
+use crate::record::Failure;
 
 /// The facts the classifier needs about a row's last failure; `None` for
 /// a row without a failure (delivered, or removed before any attempt).
 pub fn failure_facts(row: &RecipientOutcome) -> Option<FailureFacts<'_>> {
     let failure = row.last_failure.as_ref()?;
-    let stage = match row.outcome {
-        Outcome::Rejected => FailureStage::Rejection,
-        Outcome::Expired => FailureStage::Expiry,
-        Outcome::Bounced => FailureStage::Bounce,
-        _ => match failure.status {
-            AttemptStatus::Bounced => FailureStage::Bounce,
-            AttemptStatus::Expired => FailureStage::Expiry,
-            _ => FailureStage::Deferral,
-        },
-    };
-    Some(FailureFacts {
-        stage,
+    Some(attempt_facts(row.outcome, failure))
+}
+
+/// The facts of `failure`, the last failure of a row of `outcome`.
+fn attempt_facts(outcome: Outcome, failure: &Failure) -> FailureFacts<'_> {
+    FailureFacts {
+        stage: failure_stage(outcome, failure.status),
         smtp_code: failure.reply.code,
         enhanced_code: failure.reply.enhanced,
         reason: failure.reason.as_deref().map_or(&b""[..], |r| r.as_bytes()),
         remote_host: failure.remote_host.as_deref().map(|h| h.as_bytes()),
         local: failure.local,
-    })
+    }
+}
+
+/// The facts of a row's last failure as the log holds it: the same as
+/// [`failure_facts`] of the row made from it.
+fn facts_in_log(outcome: Outcome, failure: FailureRef<'_>) -> FailureFacts<'_> {
+    match failure {
+        FailureRef::Attempt(failure) => attempt_facts(outcome, failure),
+        // What `rejection_row` makes of it.
+        FailureRef::Rejection(rejection) => FailureFacts {
+            stage: failure_stage(outcome, rejection_status(rejection)),
+            smtp_code: rejection.reply.code,
+            enhanced_code: rejection.reply.enhanced,
+            reason: (rejection.reason.as_deref()).map_or(&b""[..], |r| r.as_bytes()),
+            remote_host: rejection.client_host.as_deref().map(|h| h.as_bytes()),
+            local: true,
+        },
+    }
+}
+
+/// The stage of a last failure of `status` for a row of `outcome`.
+fn failure_stage(outcome: Outcome, status: AttemptStatus) -> FailureStage {
+    match outcome {
+        Outcome::Rejected => FailureStage::Rejection,
+        Outcome::Expired => FailureStage::Expiry,
+        Outcome::Bounced => FailureStage::Bounce,
+        _ => match status {
+            AttemptStatus::Bounced => FailureStage::Bounce,
+            AttemptStatus::Expired => FailureStage::Expiry,
+            _ => FailureStage::Deferral,
+        },
+    }
+}
+
+/// Classifies the distinct failure facts of rows on the current rayon
+/// pool: for each row the index of its verdict, and the verdicts.
+///
+/// Rows with identical failure facts (one text from one host: a message
+/// to several recipients, a local failure repeated, a retry text) are
+/// classified once; the verdict depends on nothing else.
+fn classify_distinct<'f>(
+    facts_of_rows: impl Iterator<Item = Option<FailureFacts<'f>>>,
+    classifier: &Classifier,
+) -> (Vec<Option<usize>>, Vec<Arc<Classification>>) {
+    let mut distinct: FxHashMap<FailureFacts<'f>, usize> = FxHashMap::default();
+    let mut facts_in_order = Vec::new();
+    let verdict_of_row: Vec<Option<usize>> = facts_of_rows
+        .map(|facts| {
+            let facts = facts?;
+            Some(*distinct.entry(facts).or_insert_with(|| {
+                facts_in_order.push(facts);
+                facts_in_order.len() - 1
+            }))
+        })
+        .collect();
+    let verdicts: Vec<Arc<Classification>> = facts_in_order
+        .par_iter()
+        .map(|facts| Arc::new(classifier.classify(facts)))
+        .collect();
+    (verdict_of_row, verdicts)
 }
 
 /// One report row: a recipient's outcome, why it failed, and the ticket it
@@ -64,25 +119,8 @@ impl Finding {
     /// to several recipients, a local failure repeated, a retry text) are
     /// classified once; the verdict depends on nothing else.
     pub fn classify_all(outcomes: Vec<RecipientOutcome>, classifier: &Classifier) -> Vec<Finding> {
-        let (verdict_of_row, verdicts) = {
-            let mut distinct: FxHashMap<FailureFacts<'_>, usize> = FxHashMap::default();
-            let mut facts_in_order = Vec::new();
-            let verdict_of_row: Vec<Option<usize>> = outcomes
-                .iter()
-                .map(|outcome| {
-                    let facts = failure_facts(outcome)?;
-                    Some(*distinct.entry(facts).or_insert_with(|| {
-                        facts_in_order.push(facts);
-                        facts_in_order.len() - 1
-                    }))
-                })
-                .collect();
-            let verdicts: Vec<Arc<Classification>> = facts_in_order
-                .par_iter()
-                .map(|facts| Arc::new(classifier.classify(facts)))
-                .collect();
-            (verdict_of_row, verdicts)
-        };
+        let (verdict_of_row, verdicts) =
+            classify_distinct(outcomes.iter().map(failure_facts), classifier);
         outcomes
             .into_iter()
             .zip(verdict_of_row)
@@ -97,6 +135,71 @@ impl Finding {
     /// The failure category, if any.
     pub fn category(&self) -> Option<Category> {
         self.class.as_ref().map(|c| c.category)
+    }
+}
+
+/// Classified report rows kept as places in the log ([`OutcomeIndex`]),
+/// each made into a [`Finding`] when it is wanted ([`IndexedFindings::get`]),
+/// as [`Finding::classify_all`] would have made it.
+///
+/// A report of every failure in a large log holds hundreds of thousands
+/// of findings, each a copy of texts the log holds anyway: this holds a
+/// place and a verdict per row instead.
+pub struct IndexedFindings<'a> {
+    rows: OutcomeIndex<'a>,
+    verdicts: Vec<Arc<Classification>>,
+    verdict_of_row: Vec<Option<usize>>,
+}
+
+impl<'a> IndexedFindings<'a> {
+    /// Classifies the rows' last failures, reading them from the log;
+    /// identical facts are classified once, on the current rayon pool.
+    pub fn classify(rows: OutcomeIndex<'a>, classifier: &Classifier) -> IndexedFindings<'a> {
+        let facts = (0..rows.len())
+            .map(|row| (rows.last_failure(row)).map(|(outcome, f)| facts_in_log(outcome, f)));
+        let (verdict_of_row, verdicts) = classify_distinct(facts, classifier);
+        IndexedFindings {
+            rows,
+            verdicts,
+            verdict_of_row,
+        }
+    }
+
+    /// The number of findings.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when there is no finding.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The outcome of finding `index`, without making it.
+    pub fn outcome(&self, index: usize) -> Outcome {
+        self.rows.outcome(index)
+    }
+
+    /// Makes finding `index`.
+    pub fn get(&self, index: usize) -> Finding {
+        Finding {
+            outcome: self.rows.row(index),
+            class: self.verdict_of_row[index].map(|v| Arc::clone(&self.verdicts[v])),
+            ticket: None,
+        }
+    }
+
+    /// Keeps the findings for which `keep` holds, making each on the
+    /// current rayon pool to test it.
+    pub fn retain(&mut self, keep: impl Fn(&Finding) -> bool + Sync) {
+        let flags: Vec<bool> = (0..self.len())
+            .into_par_iter()
+            .map(|index| keep(&self.get(index)))
+            .collect();
+        self.rows.retain_flagged(&flags);
+        let mut flag = flags.iter();
+        self.verdict_of_row
+            .retain(|_| *flag.next().unwrap_or(&false));
     }
 }
 
@@ -120,6 +223,16 @@ pub struct RowFilter {
 }
 
 impl RowFilter {
+    /// True when the filter has nothing to test: every finding matches.
+    pub fn is_empty(&self) -> bool {
+        self.categories.is_empty()
+            && self.codes.is_empty()
+            && self.recipient_domains.is_empty()
+            && self.remote_hosts.is_empty()
+            && self.senders.is_empty()
+            && self.reason.is_none()
+    }
+
     /// True when the finding passes every filter.
     pub fn matches(&self, finding: &Finding) -> bool {
         let row = &finding.outcome;

@@ -49,10 +49,10 @@ pub mod ticket_report;
 pub mod tickets;
 pub mod trace;
 
-pub use crate::finding::{Finding, RowFilter, failure_facts};
+pub use crate::finding::{Finding, IndexedFindings, RowFilter, failure_facts};
 pub use crate::outcome::{
-    Outcome, OutcomeSet, RecipientOutcome, UnknownOutcome, Window, WindowBy, outcomes,
-    outcomes_where,
+    FailureRef, Outcome, OutcomeIndex, OutcomeSet, RecipientOutcome, UnknownOutcome, Window,
+    WindowBy, outcomes, outcomes_where,
 };
 pub use crate::partial::{
     LineSample, PartialLog, RejectionRecord, Retention, UNRECOGNISED_SAMPLES,

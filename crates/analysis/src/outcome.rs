@@ -8,7 +8,7 @@ use bstr::{BStr, BString, ByteSlice};
 use chrono::{DateTime, Utc};
 use mailtrail_parse::{AttemptStatus, Mta, SmtpReply};
 
-use crate::partial::PartialLog;
+use crate::partial::{PartialLog, RejectionRecord};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
@@ -204,102 +204,283 @@ pub fn outcomes_where(
     log: &PartialLog,
     keep: impl Fn(Outcome, bool) -> bool + Sync,
 ) -> Vec<RecipientOutcome> {
-    let mut entries: Vec<Entry<'_>> = log
-        .messages
-        .iter()
-        .map(|(key, records)| (key.as_ref(), records.as_slice()))
-        .collect();
-    // Keys are unique, so an unstable sort is deterministic; it fixes the
-    // order of messages that tie in the final sort (two Postfix instances
-    // of one host reusing a short queue id in the same second).
-    entries.par_sort_unstable_by_key(|&(key, _)| key);
-    let handoffs: Vec<&Handoff> = log.handoffs().collect();
-    let markers: Vec<HopMarker<'_>> = log.hop_markers().collect();
-    let links = HopLinks::new(&entries, &handoffs, &markers);
-    let mut rows: Vec<RecipientOutcome> = entries
-        .par_iter()
-        .flat_map_iter(|&(key, records)| {
-            let (host, queue_id) = split_key(key);
-            let mut rows = Vec::new();
-            for (segment, record) in records.iter().enumerate() {
-                let context = RowContext {
-                    is_notification: record.is_notification() || links.notifications.contains(key),
-                    upstream: links
-                        .upstream
-                        .get(&(key, segment))
-                        .map(|&(_, origin)| origin),
-                    handed_over: links.handed_over.get(&(key, segment)),
-                };
-                message_rows(host, queue_id, record, &context, &keep, &mut rows);
-            }
-            rows
-        })
-        .collect();
-    let rejections = if keep(Outcome::Rejected, false) {
-        &log.rejections[..]
-    } else {
-        &[]
-    };
-    for rejection in rejections {
-        rows.push(RecipientOutcome {
-            host: rejection.host.clone().unwrap_or_default(),
-            queue_id: rejection.queue_id.clone().unwrap_or_default(),
-            mta: rejection.mta,
-            received_at: None,
-            message_id: None,
-            sender: rejection.sender.clone(),
-            subject: None,
-            headers: Vec::new(),
-            recipient: rejection.recipient.clone().unwrap_or_default(),
-            outcome: Outcome::Rejected,
-            last_failure: Some(Failure {
-                at: rejection.at,
-                status: if rejection.temporary {
-                    AttemptStatus::Deferred
-                } else {
-                    AttemptStatus::Bounced
-                },
-                reply: rejection.reply,
-                phase: None,
-                reason: rejection.reason.clone(),
-                remote_host: rejection.client_host.clone(),
-                remote_ip: rejection.client_ip.clone(),
-                local: true,
-                bare_expiry: false,
-            }),
-            first_failure_at: Some(rejection.at),
-            last_attempt_at: Some(rejection.at),
-            attempts: 1,
-            failure_times: vec![rejection.at],
-            reason: rejection.reason.clone(),
-            is_notification: false,
-        });
-    }
-    sort_rows(&mut rows);
-    rows
+    let index = OutcomeIndex::new(log, keep);
+    (0..index.len())
+        .into_par_iter()
+        .map(|row| index.row(row))
+        .collect()
 }
 
-/// Orders rows by reception (or first failure), host and queue id; rows
-/// that tie keep the order they were made in.
+/// The rows of [`outcomes_where`] as places in the log, in report order,
+/// each made ([`OutcomeIndex::row`]) only when it is wanted.
 ///
-/// A row is a few hundred bytes: its key is sorted with its index, and the
-/// rows are then moved once each, into place. Sorting the rows themselves
-/// moved each many times, through a buffer as large as all of them.
-fn sort_rows(rows: &mut [RecipientOutcome]) {
-    let order: Vec<usize> = {
-        let mut keys: Vec<_> = rows
+/// A row holds copies of its message's texts, a few hundred bytes and
+/// several allocations; a report that formats its rows one batch at a time
+/// need not hold them all at once next to the log they were copied from.
+pub struct OutcomeIndex<'a> {
+    log: &'a PartialLog,
+    entries: Vec<Entry<'a>>,
+    links: HopLinks<'a>,
+    rows: Vec<RowPlace>,
+}
+
+/// Where a row comes from, and its outcome.
+#[derive(Clone, Copy, Debug)]
+struct RowPlace {
+    place: Place,
+    outcome: Outcome,
+}
+
+/// The part of the log a row is made from. Indexes are `u32` to keep a
+/// place small: an input has fewer than 2³² entries and rejections.
+#[derive(Clone, Copy, Debug)]
+enum Place {
+    /// `recipients[index]` of record `segment` of entry `entry`.
+    Recipient {
+        entry: u32,
+        segment: u32,
+        index: u32,
+    },
+    /// `listed_recipients[index]` of a record: a recipient known only from
+    /// the reception line.
+    Listed {
+        entry: u32,
+        segment: u32,
+        index: u32,
+    },
+    /// A queued message whose recipients were never logged.
+    Unlisted { entry: u32, segment: u32 },
+    /// `rejections[index]` of the log.
+    Rejection(u32),
+}
+
+/// An index as a `u32` (see [`Place`]).
+fn small(index: usize) -> u32 {
+    u32::try_from(index).expect("fewer than 2^32 entries, records and rejections")
+}
+
+impl<'a> OutcomeIndex<'a> {
+    /// The places of the rows for which `keep(outcome, is_notification)`
+    /// holds, ordered as [`outcomes_where`] orders its rows. Runs on the
+    /// current rayon pool.
+    pub fn new(
+        log: &'a PartialLog,
+        keep: impl Fn(Outcome, bool) -> bool + Sync,
+    ) -> OutcomeIndex<'a> {
+        let mut entries: Vec<Entry<'a>> = log
+            .messages
             .iter()
+            .map(|(key, records)| (key.as_ref(), records.as_slice()))
+            .collect();
+        // Keys are unique, so an unstable sort is deterministic; it fixes the
+        // order of messages that tie in the final sort (two Postfix instances
+        // of one host reusing a short queue id in the same second).
+        entries.par_sort_unstable_by_key(|&(key, _)| key);
+        let handoffs: Vec<&Handoff> = log.handoffs().collect();
+        let markers: Vec<HopMarker<'_>> = log.hop_markers().collect();
+        let links = HopLinks::new(&entries, &handoffs, &markers);
+        // Each place with the time it is sorted by: the reception, or else
+        // the first failure.
+        let mut places: Vec<(RowPlace, Option<DateTime<Utc>>)> = entries
+            .par_iter()
             .enumerate()
-            .map(|(index, r)| {
-                let time = r.received_at.or(r.first_failure_at);
-                (time, r.host.as_bstr(), r.queue_id.as_bstr(), index)
+            .flat_map_iter(|(entry, &(key, records))| {
+                let mut places = Vec::new();
+                for (segment, record) in records.iter().enumerate() {
+                    let context = links.context(key, segment, record);
+                    let queue_id = split_key(key).1;
+                    let received_at = row_received_at(queue_id, record, &context);
+                    let mut add =
+                        |place: Place, outcome: Outcome, failed: Option<DateTime<Utc>>| {
+                            places.push((RowPlace { place, outcome }, received_at.or(failed)));
+                        };
+                    message_places(entry, segment, record, &context, &keep, &mut add);
+                }
+                places
             })
             .collect();
-        // Unique keys (the index is one): unstable sorting is stable here.
-        keys.par_sort_unstable();
-        keys.into_iter().map(|(.., index)| index).collect()
-    };
-    put_in_order(rows, order);
+        if keep(Outcome::Rejected, false) {
+            places.extend(log.rejections.iter().enumerate().map(|(index, rejection)| {
+                let place = RowPlace {
+                    place: Place::Rejection(small(index)),
+                    outcome: Outcome::Rejected,
+                };
+                (place, Some(rejection.at))
+            }));
+        }
+        let mut index = OutcomeIndex {
+            log,
+            entries,
+            links,
+            rows: Vec::new(),
+        };
+        // Rows that tie keep the order they were made in: the index is
+        // part of the key, which makes keys unique and an unstable sort
+        // stable.
+        let order: Vec<usize> = {
+            let mut keys: Vec<_> = places
+                .iter()
+                .enumerate()
+                .map(|(at, &(row, time))| {
+                    let (host, queue_id) = index.host_and_queue_id(row.place);
+                    (time, host, queue_id, at)
+                })
+                .collect();
+            keys.par_sort_unstable();
+            keys.into_iter().map(|(.., at)| at).collect()
+        };
+        put_in_order(&mut places, order);
+        index.rows = places.into_iter().map(|(row, _)| row).collect();
+        index
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The outcome of row `row`, without making the row.
+    pub fn outcome(&self, row: usize) -> Outcome {
+        self.rows[row].outcome
+    }
+
+    /// Keeps the rows whose flag is set (one flag per row, in order).
+    pub fn retain_flagged(&mut self, flags: &[bool]) {
+        assert_eq!(flags.len(), self.rows.len(), "one flag per row");
+        let mut flag = flags.iter();
+        self.rows.retain(|_| *flag.next().unwrap_or(&false));
+    }
+
+    /// Makes row `row`, as [`outcomes_where`] would.
+    pub fn row(&self, row: usize) -> RecipientOutcome {
+        let RowPlace { place, outcome } = self.rows[row];
+        let (entry, segment) = match place {
+            Place::Rejection(index) => return rejection_row(&self.log.rejections[index as usize]),
+            Place::Recipient { entry, segment, .. }
+            | Place::Listed { entry, segment, .. }
+            | Place::Unlisted { entry, segment } => (entry as usize, segment as usize),
+        };
+        let (key, records) = self.entries[entry];
+        let record = &records[segment];
+        let context = self.links.context(key, segment, record);
+        let (host, queue_id) = split_key(key);
+        let base = base_row(host, queue_id, record, &context);
+        match place {
+            Place::Recipient { index, .. } => {
+                let recipient = &record.recipients[index as usize];
+                let address = (recipient.original.as_ref()).unwrap_or(&recipient.address);
+                let mut row = RecipientOutcome {
+                    recipient: address.clone(),
+                    outcome,
+                    ..base
+                };
+                fill_recipient(&mut row, record, recipient, outcome);
+                row
+            }
+            Place::Listed { index, .. } => {
+                let listed = record.listed_recipients[index as usize].clone();
+                waiting_row(base, listed, outcome, record)
+            }
+            Place::Unlisted { .. } => waiting_row(base, BString::default(), outcome, record),
+            Place::Rejection(_) => unreachable!("returned above"),
+        }
+    }
+
+    /// The last failure of row `row` and the outcome it led to, borrowed
+    /// from the log, without making the row; `None` when the row has no
+    /// failure. A rejection's failure is not in the log as such: its
+    /// parts are.
+    pub fn last_failure(&self, row: usize) -> Option<(Outcome, FailureRef<'a>)> {
+        let RowPlace { place, outcome } = self.rows[row];
+        match place {
+            Place::Recipient {
+                entry,
+                segment,
+                index,
+            } => {
+                let record = &self.entries[entry as usize].1[segment as usize];
+                let failure = record.recipients[index as usize].last_failure.as_deref()?;
+                Some((outcome, FailureRef::Attempt(failure)))
+            }
+            Place::Listed { .. } | Place::Unlisted { .. } => None,
+            Place::Rejection(index) => Some((
+                outcome,
+                FailureRef::Rejection(&self.log.rejections[index as usize]),
+            )),
+        }
+    }
+
+    /// The host and queue id a row of `place` is sorted by.
+    fn host_and_queue_id(&self, place: Place) -> (&'a BStr, &'a BStr) {
+        match place {
+            Place::Rejection(index) => {
+                let rejection = &self.log.rejections[index as usize];
+                let text =
+                    |t: &'a Option<BString>| t.as_ref().map_or(b"".as_bstr(), |t| t.as_bstr());
+                (text(&rejection.host), text(&rejection.queue_id))
+            }
+            Place::Recipient { entry, .. }
+            | Place::Listed { entry, .. }
+            | Place::Unlisted { entry, .. } => split_key(self.entries[entry as usize].0),
+        }
+    }
+}
+
+/// A row's last failure as the log holds it (see
+/// [`OutcomeIndex::last_failure`]).
+#[derive(Clone, Copy, Debug)]
+pub enum FailureRef<'a> {
+    /// A failed or deferred delivery attempt.
+    Attempt(&'a Failure),
+    /// A rejection, whose row's failure is made from it.
+    Rejection(&'a RejectionRecord),
+}
+
+/// The row of a rejection.
+fn rejection_row(rejection: &RejectionRecord) -> RecipientOutcome {
+    RecipientOutcome {
+        host: rejection.host.clone().unwrap_or_default(),
+        queue_id: rejection.queue_id.clone().unwrap_or_default(),
+        mta: rejection.mta,
+        received_at: None,
+        message_id: None,
+        sender: rejection.sender.clone(),
+        subject: None,
+        headers: Vec::new(),
+        recipient: rejection.recipient.clone().unwrap_or_default(),
+        outcome: Outcome::Rejected,
+        last_failure: Some(Failure {
+            at: rejection.at,
+            status: rejection_status(rejection),
+            reply: rejection.reply,
+            phase: None,
+            reason: rejection.reason.clone(),
+            remote_host: rejection.client_host.clone(),
+            remote_ip: rejection.client_ip.clone(),
+            local: true,
+            bare_expiry: false,
+        }),
+        first_failure_at: Some(rejection.at),
+        last_attempt_at: Some(rejection.at),
+        attempts: 1,
+        failure_times: vec![rejection.at],
+        reason: rejection.reason.clone(),
+        is_notification: false,
+    }
+}
+
+/// The attempt status a rejection's row reports for its failure.
+pub(crate) fn rejection_status(rejection: &RejectionRecord) -> AttemptStatus {
+    if rejection.temporary {
+        AttemptStatus::Deferred
+    } else {
+        AttemptStatus::Bounced
+    }
 }
 
 /// Moves `items[order[i]]` to position `i`, following each cycle of the
@@ -471,6 +652,23 @@ impl<'a> HopLinks<'a> {
         links
     }
 
+    /// What the links say about record `segment` of entry `key`.
+    fn context<'s>(
+        &'s self,
+        key: &'s [u8],
+        segment: usize,
+        record: &MessageRecord,
+    ) -> RowContext<'s> {
+        RowContext {
+            is_notification: record.is_notification() || self.notifications.contains(key),
+            upstream: self
+                .upstream
+                .get(&(key, segment))
+                .map(|&(_, origin)| origin),
+            handed_over: self.handed_over.get(&(key, segment)),
+        }
+    }
+
     /// Links the entry `next` that `key` handed a recipient to at `at`, if
     /// it is in the input, to `key`'s origin facts. True when linked.
     fn link(
@@ -617,25 +815,18 @@ fn find_hop<'m, 'a>(
     }
 }
 
-fn message_rows(
-    host: &BStr,
-    queue_id: &BStr,
+/// Adds the places of the rows of `record` (record `segment` of entry
+/// `entry`) for which `keep(outcome, is_notification)` holds, with the time
+/// of each row's first failure.
+fn message_places(
+    entry: usize,
+    segment: usize,
     record: &MessageRecord,
     context: &RowContext<'_>,
     keep: &dyn Fn(Outcome, bool) -> bool,
-    rows: &mut Vec<RecipientOutcome>,
+    add: &mut dyn FnMut(Place, Outcome, Option<DateTime<Utc>>),
 ) {
-    // Most messages are delivered and most reports skip them: the shared
-    // part of a row is only built for a message that has a row to report.
-    let mut base: Option<RecipientOutcome> = None;
-    let mut new_row = |recipient: BString, outcome: Outcome| {
-        let base = base.get_or_insert_with(|| base_row(host, queue_id, record, context));
-        RecipientOutcome {
-            recipient,
-            outcome,
-            ..base.clone()
-        }
-    };
+    let (entry, segment) = (small(entry), small(segment));
     for (index, recipient) in record.recipients.iter().enumerate() {
         let handed_over = context
             .handed_over
@@ -651,13 +842,13 @@ fn message_rows(
         if !keep(outcome, context.is_notification) {
             continue;
         }
-        let address = recipient
-            .original
-            .clone()
-            .unwrap_or_else(|| recipient.address.clone());
-        let mut row = new_row(address, outcome);
-        fill_recipient(&mut row, record, recipient, outcome);
-        rows.push(row);
+        let index = small(index);
+        let place = Place::Recipient {
+            entry,
+            segment,
+            index,
+        };
+        add(place, outcome, recipient.failure_times.first().copied());
     }
     // Recipients known only from the reception line: still waiting, unless
     // the message is finished (Exim merges duplicates and aliases).
@@ -665,36 +856,53 @@ fn message_rows(
         return;
     }
     let outcome = queue_outcome(record).unwrap_or(Outcome::Pending);
-    let unseen: Vec<&BString> = record
-        .listed_recipients
-        .iter()
-        .filter(|listed| {
-            !record.recipients.iter().any(|r| {
-                [Some(&r.address), r.original.as_ref()]
-                    .into_iter()
-                    .flatten()
-                    .any(|a| a.eq_ignore_ascii_case(listed))
-            })
-        })
-        .collect();
+    if !keep(outcome, context.is_notification) {
+        return;
+    }
+    let mut unseen = 0;
+    for (index, listed) in record.listed_recipients.iter().enumerate() {
+        let seen = record.recipients.iter().any(|r| {
+            [Some(&r.address), r.original.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|a| a.eq_ignore_ascii_case(listed))
+        });
+        if !seen {
+            unseen += 1;
+            let index = small(index);
+            let place = Place::Listed {
+                entry,
+                segment,
+                index,
+            };
+            add(place, outcome, None);
+        }
+    }
     // A message on the queue whose recipients were never logged gets one
     // row with no recipient (not one whose transaction was rejected or
     // never reached the queue: it has no sender).
     let queued = record.sender.is_some() && record.queue.rejected.is_none();
-    let unknown_recipients = queued && record.recipients.is_empty() && unseen.is_empty();
-    if !keep(outcome, context.is_notification) {
-        return;
+    if queued && record.recipients.is_empty() && unseen == 0 {
+        add(Place::Unlisted { entry, segment }, outcome, None);
     }
-    let waiting = unseen
-        .into_iter()
-        .cloned()
-        .chain(unknown_recipients.then(BString::default));
-    for recipient in waiting {
-        let mut row = new_row(recipient, outcome);
-        row.reason = queue_reason(record);
-        add_queue_times(&mut row, record);
-        rows.push(row);
-    }
+}
+
+/// The row of a recipient still waiting on the queue (or removed or
+/// frozen with it), or of a queued message with no known recipient.
+fn waiting_row(
+    base: RecipientOutcome,
+    recipient: BString,
+    outcome: Outcome,
+    record: &MessageRecord,
+) -> RecipientOutcome {
+    let mut row = RecipientOutcome {
+        recipient,
+        outcome,
+        ..base
+    };
+    row.reason = queue_reason(record);
+    add_queue_times(&mut row, record);
+    row
 }
 
 /// True when a report that shows only `wanted` outcomes has a row for a
@@ -710,6 +918,21 @@ pub(crate) fn finished_record_matters(record: &MessageRecord, wanted: OutcomeSet
 }
 
 /// What every row of one message shares.
+/// When the message of the rows of `record` was received: at the first
+/// hop it continues, else by its own reception line, else by its queue id.
+fn row_received_at(
+    queue_id: &BStr,
+    record: &MessageRecord,
+    context: &RowContext<'_>,
+) -> Option<DateTime<Utc>> {
+    let own = Origin::of_record(record);
+    let origin = context.upstream.unwrap_or(own);
+    origin
+        .received_at
+        .or(record.received_at)
+        .or_else(|| id_time(record.mta, queue_id))
+}
+
 fn base_row(
     host: &BStr,
     queue_id: &BStr,
@@ -720,10 +943,7 @@ fn base_row(
     // time, sender, Message-ID and subject come from the first hop.
     let own = Origin::of_record(record);
     let origin = context.upstream.unwrap_or(own);
-    let received_at = origin
-        .received_at
-        .or(record.received_at)
-        .or_else(|| id_time(record.mta, queue_id));
+    let received_at = row_received_at(queue_id, record, context);
     RecipientOutcome {
         host: host.to_owned(),
         queue_id: queue_id.to_owned(),

@@ -55,3 +55,37 @@ fn batch_verdicts_equal_row_by_row_verdicts() {
         }
     }
 }
+
+/// Findings made one at a time from places in the log are the findings
+/// `classify_all` makes of the rows `outcomes_where` copies out of it: the
+/// same rows, in the same order, with the same verdicts.
+#[test]
+fn indexed_findings_equal_classified_rows() {
+    use mailtrail_analysis::{IndexedFindings, Outcome, OutcomeIndex, outcomes_where};
+    let classifier = Classifier::builtin();
+    let undelivered = |outcome: Outcome, _| !matches!(outcome, Outcome::Delivered);
+    for fixture in [
+        "exim/incident/mainlog",
+        "exim/outcomes.log",
+        "exim/variants.log",
+        "postfix/incident/mail.log",
+        "postfix/outcomes.log",
+        "postfix/content-filter.log",
+        "postfix/two-hosts/relay.log",
+    ] {
+        let log = scan(fixture);
+        let keeps: [&(dyn Fn(Outcome, bool) -> bool + Sync); 2] = [&|_, _| true, &undelivered];
+        for keep in keeps {
+            let made = Finding::classify_all(outcomes_where(&log, keep), &classifier);
+            let indexed = IndexedFindings::classify(OutcomeIndex::new(&log, keep), &classifier);
+            assert_eq!(indexed.len(), made.len(), "{fixture}");
+            assert!(made.iter().any(|f| f.class.is_some()), "{fixture}");
+            for (index, finding) in made.iter().enumerate() {
+                let from_log = indexed.get(index);
+                assert_eq!(from_log.outcome, finding.outcome, "{fixture} row {index}");
+                assert_eq!(from_log.class, finding.class, "{fixture} row {index}");
+                assert_eq!(indexed.outcome(index), finding.outcome.outcome);
+            }
+        }
+    }
+}

@@ -11,8 +11,8 @@ use chrono_tz::Tz;
 use mailtrail_analysis::classify::{Category, Classifier};
 use mailtrail_analysis::ticket_report::Delivery;
 use mailtrail_analysis::{
-    Finding, Outcome, PartialLog, Progress, Retention, RowFilter, ScanOptions, Window, WindowBy,
-    outcomes_where,
+    Finding, IndexedFindings, Outcome, OutcomeIndex, PartialLog, Progress, Retention, RowFilter,
+    ScanOptions, Window, WindowBy, outcomes_where,
 };
 use mailtrail_parse::ParserOptions;
 use rayon::prelude::*;
@@ -190,7 +190,7 @@ pub struct Loaded {
     pub pool: rayon::ThreadPool,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 pub struct FileMeta {
     pub name: String,
     pub compressed: bool,
@@ -379,6 +379,73 @@ pub fn select_with_tickets(loaded: &Loaded, settings: &Settings) -> Selection {
     }
 }
 
+/// The rows of a report, classified: made when they are written, from
+/// the log, unless tickets are assigned (the ticket join looks at every row
+/// of the input at once).
+pub enum Rows<'a> {
+    /// Findings made up front, with their tickets.
+    Made(Vec<Finding>),
+    /// Findings made one at a time from the log.
+    Indexed(IndexedFindings<'a>),
+}
+
+impl Rows<'_> {
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::Made(findings) => findings.len(),
+            Rows::Indexed(findings) => findings.len(),
+        }
+    }
+
+    /// The outcome of row `index`.
+    pub fn outcome(&self, index: usize) -> Outcome {
+        match self {
+            Rows::Made(findings) => findings[index].outcome.outcome,
+            Rows::Indexed(findings) => findings.outcome(index),
+        }
+    }
+
+    /// Calls `f` with the finding of row `index`.
+    pub fn with_finding<T>(&self, index: usize, f: impl FnOnce(&Finding) -> T) -> T {
+        match self {
+            Rows::Made(findings) => f(&findings[index]),
+            Rows::Indexed(findings) => f(&findings.get(index)),
+        }
+    }
+}
+
+/// The rows of [`select_with_tickets`] and the ticket metadata, made up
+/// front only when tickets are assigned.
+pub fn select_rows<'a>(loaded: &'a Loaded, settings: &Settings) -> (Rows<'a>, Option<TicketMeta>) {
+    if settings.tickets.is_active() {
+        let selection = select_with_tickets(loaded, settings);
+        return (Rows::Made(selection.findings), selection.tickets);
+    }
+    // What `select_with_tickets` does, without tickets, on places in the
+    // log rather than copies of its texts.
+    let selected = |outcome: Outcome, is_notification: bool| {
+        settings.outcomes.contains(&outcome) && (settings.include_notifications || !is_notification)
+    };
+    let findings = loaded.pool.install(|| {
+        let mut rows = OutcomeIndex::new(&loaded.log, selected);
+        let window = &settings.window;
+        if window.since.is_some() || window.until.is_some() {
+            let in_window: Vec<bool> = (0..rows.len())
+                .into_par_iter()
+                .map(|row| window.selects(&rows.row(row), settings.by))
+                .collect();
+            rows.retain_flagged(&in_window);
+        }
+        let mut findings = IndexedFindings::classify(rows, &settings.classifier);
+        if !settings.filter.is_empty() {
+            findings.retain(|f| settings.filter.matches(f));
+        }
+        findings
+    });
+    (Rows::Indexed(findings), None)
+}
+
 /// Keeps the items whose flag is set.
 fn retain_where<T>(items: &mut Vec<T>, flags: &[bool]) {
     let mut flag = flags.iter();
@@ -449,15 +516,33 @@ impl Metadata {
         settings: &Settings,
         findings: &[Finding],
     ) -> (Metadata, Vec<String>) {
+        let outcomes = findings.iter().map(|f| f.outcome.outcome);
+        let mut metadata = Metadata::describe(loaded, settings, outcomes);
+        metadata.files = std::mem::take(&mut loaded.files);
+        // The report is all that is left to do: freeing a log of millions of
+        // small records one by one took seconds (and even a retained log's
+        // hundred thousand failures cost 0.4 s of cache misses), and the
+        // process is about to return the memory whole.
+        std::mem::forget(std::mem::take(&mut loaded.log));
+        (metadata, std::mem::take(&mut loaded.failures))
+    }
+
+    /// The metadata of rows of `outcomes`, leaving the log to the caller
+    /// (whose rows may still be made from it).
+    pub fn describe(
+        loaded: &Loaded,
+        settings: &Settings,
+        outcomes: impl Iterator<Item = Outcome>,
+    ) -> Metadata {
         let mut rows_by_outcome = BTreeMap::new();
-        for finding in findings {
-            *rows_by_outcome
-                .entry(finding.outcome.outcome.name())
-                .or_insert(0) += 1;
+        let mut rows = 0;
+        for outcome in outcomes {
+            *rows_by_outcome.entry(outcome.name()).or_insert(0) += 1;
+            rows += 1;
         }
         let log = &loaded.log;
         let clock = log.clock;
-        let metadata = Metadata {
+        Metadata {
             lines: LineTotals {
                 total: log.counts.total(),
                 events: log.counts.events,
@@ -465,7 +550,7 @@ impl Metadata {
                 unrecognised: log.counts.unrecognised_total(),
                 unrecognised_by_reason: log.counts.unrecognised.iter().copied().collect(),
             },
-            files: std::mem::take(&mut loaded.files),
+            files: loaded.files.clone(),
             log_zone: settings.log_zone.name().to_string(),
             log_zone_source: settings.log_zone_source,
             report_zone: settings.report_zone.name().to_string(),
@@ -489,16 +574,10 @@ impl Metadata {
                 WindowBy::Received => "received",
             },
             outcomes_selected: settings.outcomes.iter().map(|o| o.name()).collect(),
-            rows: findings.len(),
+            rows,
             rows_by_outcome,
             tickets: None,
-        };
-        // The report is all that is left to do: freeing a log of millions of
-        // small records one by one took seconds (and even a retained log's
-        // hundred thousand failures cost 0.4 s of cache misses), and the
-        // process is about to return the memory whole.
-        std::mem::forget(std::mem::take(&mut loaded.log));
-        (metadata, std::mem::take(&mut loaded.failures))
+        }
     }
 
     /// The metadata as `# ` lines on stderr.

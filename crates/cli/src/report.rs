@@ -181,48 +181,63 @@ fn one_line(text: Cow<'_, str>) -> Cow<'_, str> {
     Cow::Owned(text.replace("\r\n", " ").replace(['\n', '\r'], " "))
 }
 
-/// Writes the `count` rows that `row` makes, in `format`, without holding
-/// them all (except for a table, whose columns are as wide as their widest
-/// cell). CSV and NDJSON rows are made and formatted in batches on `pool`
-/// and written in order. `metadata` goes into the document for JSON
-/// formats; for table and CSV the caller prints it to stderr.
-pub fn write_rows<'a, W: Write, M: Serialize>(
+/// The rows of a report, made one at a time.
+pub trait RowSource: Sync {
+    /// The number of rows.
+    fn count(&self) -> usize;
+
+    /// Calls `f` with row `index`.
+    fn with_row<T>(&self, index: usize, f: impl FnOnce(&ReportRow<'_>) -> T) -> T;
+}
+
+/// Writes the rows of `rows`, in `format`, without holding them all
+/// (except for a table, whose columns are as wide as their widest cell).
+/// CSV and NDJSON rows are made and formatted in batches on `pool` and
+/// written in order. `metadata` goes into the document for JSON formats;
+/// for table and CSV the caller prints it to stderr.
+pub fn write_rows<W: Write, M: Serialize>(
     out: &mut W,
     format: Format,
-    count: usize,
-    row: impl Fn(usize) -> ReportRow<'a> + Sync,
+    rows: &impl RowSource,
     metadata: &M,
     pool: &rayon::ThreadPool,
 ) -> io::Result<()> {
+    let count = rows.count();
     match format {
         Format::Csv => {
             let mut header = csv::Writer::from_writer(&mut *out);
             header.write_record(COLUMNS)?;
             header.flush()?;
             drop(header);
-            write_in_batches(out, pool, count, |rows, buffer| {
+            write_in_batches(out, pool, count, |batch, buffer| {
                 let mut writer = csv::WriterBuilder::new()
                     .has_headers(false)
                     .from_writer(buffer);
-                for index in rows {
-                    writer.serialize(row(index)).map_err(csv_to_io)?;
+                for index in batch {
+                    rows.with_row(index, |row| writer.serialize(row))
+                        .map_err(csv_to_io)?;
                 }
                 writer.flush()
             })
         }
-        Format::Json => write_json_document(out, metadata, &RowsOnce::new((0..count).map(row))),
+        Format::Json => write_json_document(out, metadata, &AllRows(rows)),
         Format::Ndjson => {
             // The metadata line alone; the rows follow in batches.
             write_ndjson(out, metadata, std::iter::empty::<ReportRow<'_>>())?;
-            write_in_batches(out, pool, count, |rows, buffer| {
-                for index in rows {
-                    serde_json::to_writer(&mut *buffer, &row(index))?;
+            write_in_batches(out, pool, count, |batch, buffer| {
+                for index in batch {
+                    rows.with_row(index, |row| serde_json::to_writer(&mut *buffer, row))?;
                     buffer.push(b'\n');
                 }
                 Ok(())
             })
         }
-        Format::Table => write_table(out, &(0..count).map(row).collect::<Vec<_>>()),
+        Format::Table => {
+            let cells: Vec<[String; 9]> = (0..count)
+                .map(|index| rows.with_row(index, table_cells))
+                .collect();
+            write_table(out, &cells)
+        }
     }
 }
 
@@ -258,22 +273,19 @@ fn write_in_batches<W: Write>(
     Ok(())
 }
 
-/// Serialises the rows of an iterator as a JSON array, once, without
-/// collecting them first.
-struct RowsOnce<I>(std::cell::Cell<Option<I>>);
+/// Serialises the rows of a [`RowSource`] as a JSON array, making one row
+/// at a time.
+struct AllRows<'s, S>(&'s S);
 
-impl<I> RowsOnce<I> {
-    fn new(rows: impl IntoIterator<IntoIter = I>) -> RowsOnce<I> {
-        RowsOnce(std::cell::Cell::new(Some(rows.into_iter())))
-    }
-}
-
-impl<I: Iterator<Item = R>, R: Serialize> Serialize for RowsOnce<I> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0.take() {
-            Some(rows) => serializer.collect_seq(rows),
-            None => Err(serde::ser::Error::custom("rows serialised twice")),
+impl<S: RowSource> Serialize for AllRows<'_, S> {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        use serde::ser::SerializeSeq;
+        let count = self.0.count();
+        let mut seq = serializer.serialize_seq(Some(count))?;
+        for index in 0..count {
+            self.0.with_row(index, |row| seq.serialize_element(row))?;
         }
+        seq.end()
     }
 }
 
@@ -343,10 +355,36 @@ pub const COLUMNS: [&str; 20] = [
     "ticket",
 ];
 
+/// The cells of a row that a table shows (see [`write_table`]).
+fn table_cells(r: &ReportRow<'_>) -> [String; 9] {
+    let code = match (&r.smtp_code, &r.enhanced_code) {
+        (Some(c), Some(e)) => format!("{c} {e}"),
+        (Some(c), None) => c.to_string(),
+        (None, Some(e)) => e.clone(),
+        (None, None) => String::new(),
+    };
+    let cell = |text: &Option<Cow<'_, str>>| text.as_deref().unwrap_or_default().to_string();
+    [
+        r.last_attempt_at
+            .clone()
+            .or_else(|| r.received_at.clone())
+            .unwrap_or_default()
+            .replace('T', " "),
+        r.queue_id.to_string(),
+        r.recipient.to_string(),
+        r.outcome.to_string(),
+        r.category.unwrap_or_default().to_string(),
+        code,
+        cell(&r.remote_host),
+        r.ticket.unwrap_or_default().to_string(),
+        cell(&r.reason),
+    ]
+}
+
 /// A table of the columns a person scans first; the full set is in CSV
 /// and JSON.
-fn write_table<W: Write>(out: &mut W, rows: &[ReportRow<'_>]) -> io::Result<()> {
-    if rows.is_empty() {
+fn write_table<W: Write>(out: &mut W, cells: &[[String; 9]]) -> io::Result<()> {
+    if cells.is_empty() {
         return writeln!(out, "(no matching recipients)");
     }
     let header = [
@@ -360,36 +398,8 @@ fn write_table<W: Write>(out: &mut W, rows: &[ReportRow<'_>]) -> io::Result<()> 
         "TICKET",
         "REASON",
     ];
-    let cells: Vec<[String; 9]> = rows
-        .iter()
-        .map(|r| {
-            let code = match (&r.smtp_code, &r.enhanced_code) {
-                (Some(c), Some(e)) => format!("{c} {e}"),
-                (Some(c), None) => c.to_string(),
-                (None, Some(e)) => e.clone(),
-                (None, None) => String::new(),
-            };
-            let cell =
-                |text: &Option<Cow<'_, str>>| text.as_deref().unwrap_or_default().to_string();
-            [
-                r.last_attempt_at
-                    .clone()
-                    .or_else(|| r.received_at.clone())
-                    .unwrap_or_default()
-                    .replace('T', " "),
-                r.queue_id.to_string(),
-                r.recipient.to_string(),
-                r.outcome.to_string(),
-                r.category.unwrap_or_default().to_string(),
-                code,
-                cell(&r.remote_host),
-                r.ticket.unwrap_or_default().to_string(),
-                cell(&r.reason),
-            ]
-        })
-        .collect();
     let mut widths = header.map(str::len);
-    for row in &cells {
+    for row in cells {
         for (w, cell) in widths.iter_mut().zip(row.iter()) {
             *w = (*w).max(cell.chars().count());
         }
@@ -420,7 +430,7 @@ fn write_table<W: Write>(out: &mut W, rows: &[ReportRow<'_>]) -> io::Result<()> 
         writeln!(out)
     };
     line(out, &header.map(String::from))?;
-    for row in &cells {
+    for row in cells {
         line(out, row)?;
     }
     Ok(())

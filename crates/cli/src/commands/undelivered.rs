@@ -2,11 +2,12 @@
 
 use std::process::ExitCode;
 
+use chrono_tz::Tz;
 use clap::Args;
 
 use crate::args::{FilterArgs, InputArgs, OutputArgs, TicketArgs, WindowArgs};
-use crate::pipeline::{Metadata, Settings, finish, load, open_output, select_with_tickets};
-use crate::report::{Format, ReportRow, write_rows};
+use crate::pipeline::{Metadata, Rows, Settings, finish, load, open_output, select_rows};
+use crate::report::{Format, ReportRow, RowSource, write_rows};
 
 /// Options of `mailtrail undelivered`.
 #[derive(Args, Debug)]
@@ -36,26 +37,42 @@ pub fn run(args: UndeliveredArgs) -> anyhow::Result<ExitCode> {
         Settings::new(&args.input, &args.window, &args.filter)?.with_tickets(&args.tickets)?;
     // Open the output before the work, so a bad path fails fast.
     let (mut out, format) = open_output(&args.output)?;
-    let mut loaded = load(&args.input, settings.log_zone, settings.retention())?;
-    let selection = select_with_tickets(&loaded, &settings);
-    let findings = selection.findings;
-    let (mut metadata, failures) = Metadata::new(&mut loaded, &settings, &findings);
-    metadata.tickets = selection.tickets;
+    let loaded = load(&args.input, settings.log_zone, settings.retention())?;
+    let (rows, tickets) = select_rows(&loaded, &settings);
+    let outcomes = (0..rows.len()).map(|index| rows.outcome(index));
+    let mut metadata = Metadata::describe(&loaded, &settings, outcomes);
+    metadata.tickets = tickets;
     if matches!(format, Format::Table | Format::Csv) {
         metadata.print();
     }
-    let row = |index: usize| ReportRow::of_finding(&findings[index], settings.report_zone);
-    write_rows(
-        &mut out,
-        format,
-        findings.len(),
-        row,
-        &metadata,
-        &loaded.pool,
-    )?;
+    let source = FindingRows {
+        rows: &rows,
+        zone: settings.report_zone,
+    };
+    write_rows(&mut out, format, &source, &metadata, &loaded.pool)?;
     out.flush()?;
-    // As with the log (see `Metadata::new`): the process ends now, so the
-    // rows are not freed one by one.
-    std::mem::forget(findings);
+    let failures = loaded.failures.clone();
+    // The process ends now: neither the rows nor the log they are made
+    // from are freed one by one (see `Metadata::new`).
+    std::mem::forget(rows);
+    std::mem::forget(loaded);
     finish(&failures)
+}
+
+/// The report rows of findings, with times in `zone`.
+struct FindingRows<'r> {
+    rows: &'r Rows<'r>,
+    zone: Tz,
+}
+
+impl RowSource for FindingRows<'_> {
+    fn count(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn with_row<T>(&self, index: usize, f: impl FnOnce(&ReportRow<'_>) -> T) -> T {
+        self.rows.with_finding(index, |finding| {
+            f(&ReportRow::of_finding(finding, self.zone))
+        })
+    }
 }
