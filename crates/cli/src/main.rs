@@ -23,6 +23,55 @@ use crate::commands::{resend, tickets, trace};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// mimalloc's C API, which the `mimalloc` crate does not wrap.
+unsafe extern "C" {
+    fn mi_version() -> std::ffi::c_int;
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// Tunes mimalloc for a process that holds one large log next to memory
+/// it frees by the gigabyte while reading it: freed pages go back to the
+/// system after 10 ms rather than a second (which let a 1 GB log's report
+/// peak 20 MiB higher; at 0 ms, the madvise calls cost a tenth of a second
+/// more), and never as transparent huge pages, which count whole in the
+/// resident set however little of them is in use (15 MiB).
+fn tune_allocator() {
+    // `mi_option_t` of mimalloc 3.3 (libmimalloc-sys 0.1.49): with another
+    // version the numbers may name other options, which are left alone.
+    const PURGE_DELAY: std::ffi::c_int = 15;
+    const ALLOW_THP: std::ffi::c_int = 43;
+    // SAFETY: reading the version and setting an option are allowed at any
+    // time; these two only change when memory is returned and how it is
+    // advised.
+    unsafe {
+        if mi_version() / 100 == 303 {
+            mi_option_set(PURGE_DELAY, 10);
+            mi_option_set(ALLOW_THP, 0);
+        }
+    }
+    // The option comes too late for the arena mimalloc reserved before
+    // `main`, already advised for huge pages: the kernel is told not to
+    // back this process with them at all.
+    #[cfg(target_os = "linux")]
+    {
+        unsafe extern "C" {
+            fn prctl(option: std::ffi::c_int, ...) -> std::ffi::c_int;
+        }
+        const PR_SET_THP_DISABLE: std::ffi::c_int = 41;
+        // SAFETY: PR_SET_THP_DISABLE takes one integer argument. Failure
+        // (an old kernel) only leaves huge pages allowed.
+        unsafe {
+            prctl(
+                PR_SET_THP_DISABLE,
+                1 as std::ffi::c_ulong,
+                0 as std::ffi::c_ulong,
+                0 as std::ffi::c_ulong,
+                0 as std::ffi::c_ulong,
+            );
+        }
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "mailtrail",
@@ -75,6 +124,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Undelivered(args) => undelivered::run(args),
