@@ -493,7 +493,12 @@ impl PartialLog {
             self.unsettled.push(key.into());
             return;
         }
-        if !self.retention.keeps(record, key, &mut self.dropped) {
+        if self.retention.keeps(record, key, &mut self.dropped) {
+            if self.retention != Retention::Everything {
+                // Kept for the report, to the end of the read.
+                records.last_mut().expect("never empty").compact();
+            }
+        } else {
             records.pop();
             if records.is_empty() {
                 self.messages.remove(key);

@@ -839,6 +839,20 @@ impl MessageRecord {
         }
     }
 
+    /// Gives the vectors of a finished record that is kept the room they
+    /// use and no more. Kept records are most of what a report of a whole
+    /// log holds while the rest of it is read: vectors grown a push at a
+    /// time held room for 70 000 more recipients (200 bytes each) and
+    /// 390 000 more failure times than a 1 GB log's 108 000 kept records
+    /// had.
+    pub(crate) fn compact(&mut self) {
+        exact(&mut self.recipients);
+        for recipient in &mut self.recipients {
+            exact(&mut recipient.failure_times);
+        }
+        exact(&mut self.listed_recipients);
+    }
+
     /// Absorbs the later partial record of the same queue entry.
     pub fn absorb(&mut self, later: MessageRecord) {
         fn keep(slot: &mut Option<BString>, value: Option<BString>) {
@@ -957,6 +971,17 @@ impl MessageRecord {
     /// message (not the customer's own mail).
     pub fn is_notification(&self) -> bool {
         self.bounce_of.is_some()
+    }
+}
+
+/// Moves the items of `items` to a vector of their number's capacity:
+/// shrinking in place would not do, as an allocator may keep a block shrunk
+/// by less than half whole (mimalloc does).
+fn exact<T>(items: &mut Vec<T>) {
+    if items.capacity() > items.len() {
+        let mut exact = Vec::with_capacity(items.len());
+        exact.append(items);
+        *items = exact;
     }
 }
 
