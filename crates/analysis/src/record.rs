@@ -850,7 +850,14 @@ impl MessageRecord {
         for recipient in &mut self.recipients {
             exact(&mut recipient.failure_times);
         }
-        exact(&mut self.listed_recipients);
+        // The recipients a finished record's reception line listed are in
+        // no row: its rows are those of the recipients its other lines
+        // name (see `message_places`).
+        if self.is_finished() {
+            self.listed_recipients = Vec::new();
+        } else {
+            exact(&mut self.listed_recipients);
+        }
     }
 
     /// Absorbs the later partial record of the same queue entry.
