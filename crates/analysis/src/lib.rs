@@ -58,7 +58,7 @@ pub use crate::partial::{
     LineSample, PartialLog, RejectionRecord, Retention, UNRECOGNISED_SAMPLES,
 };
 pub use crate::record::{
-    Failure, Handoff, MessageKey, MessageRecord, QueueState, RecipientRecord, Terminal,
+    Failure, Frozen, Handoff, MessageKey, MessageRecord, QueueState, RecipientRecord, Terminal,
 };
 pub use crate::scan::{
     PartialScanError, Progress, ScanOptions, map_chunks, scan_bytes, scan_reader, take_partial,

@@ -977,7 +977,7 @@ fn recipient_outcome(record: &MessageRecord, recipient: &RecipientRecord) -> Out
             // again when it is thawed, so the failure is not final.
             AttemptStatus::Bounced | AttemptStatus::Expired
                 if record.sender.as_ref().is_some_and(|s| s.is_empty())
-                    && matches!(record.queue.frozen, Some((true, at, _)) if at >= terminal.at) =>
+                    && matches!(record.queue.frozen.as_deref(), Some(&(true, at, _)) if at >= terminal.at) =>
             {
                 Outcome::Frozen
             }
@@ -1030,27 +1030,27 @@ fn queue_outcome(record: &MessageRecord) -> Option<Outcome> {
     if record.queue.removed.is_some() {
         return Some(Outcome::Removed);
     }
-    if matches!(record.queue.frozen, Some((true, ..))) {
+    if matches!(record.queue.frozen.as_deref(), Some((true, ..))) {
         return Some(Outcome::Frozen);
     }
     None
 }
 
 fn queue_reason(record: &MessageRecord) -> Option<BString> {
-    if let Some((_, text)) = &record.queue.removed {
+    if let Some((_, text)) = record.queue.removed.as_deref() {
         return Some(text.clone());
     }
-    match &record.queue.frozen {
+    match record.queue.frozen.as_deref() {
         Some((true, _, why)) => Some(why.clone().unwrap_or_else(|| BString::from("frozen"))),
         _ => None,
     }
 }
 
 fn add_queue_times(row: &mut RecipientOutcome, record: &MessageRecord) {
-    if let Some((at, _)) = &record.queue.removed {
+    if let Some((at, _)) = record.queue.removed.as_deref() {
         row.failure_times.push(*at);
     }
-    if let Some((true, at, _)) = &record.queue.frozen {
+    if let Some((true, at, _)) = record.queue.frozen.as_deref() {
         row.failure_times.push(*at);
     }
     row.failure_times.sort();

@@ -603,6 +603,10 @@ pub(crate) fn same_address(a: &[u8], b: &[u8]) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
+/// Whether a message is frozen (`true`) or thawed, since when, and why
+/// ([`QueueState::frozen`]).
+pub type Frozen = (bool, DateTime<Utc>, Option<BString>);
+
 /// Queue-level states of a message.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct QueueState {
@@ -610,10 +614,12 @@ pub struct QueueState {
     pub completed: bool,
     /// Frozen or held at the last word on it (`Some(true)`), thawed
     /// (`Some(false)`), never frozen (`None`); with the time and reason.
-    pub frozen: Option<(bool, DateTime<Utc>, Option<BString>)>,
+    /// Boxed, as [`QueueState::removed`]: few messages are, and every
+    /// record kept for a report would carry the room for it.
+    pub frozen: Option<Box<Frozen>>,
     /// Removed or cancelled by an administrator or a timeout: when, and the
     /// text (`removed by root`).
-    pub removed: Option<(DateTime<Utc>, BString)>,
+    pub removed: Option<Box<(DateTime<Utc>, BString)>>,
     /// Postfix whole-message expiry.
     pub expired: Option<DateTime<Utc>>,
     /// Queue file removed (Postfix `removed`, Exim `Completed`): later
@@ -780,14 +786,14 @@ impl MessageRecord {
                 }
             }
             Lifecycle::StillFrozen => {
-                if !matches!(self.queue.frozen, Some((true, ..))) {
-                    self.queue.frozen = Some((true, at, None));
+                if !matches!(self.queue.frozen.as_deref(), Some((true, ..))) {
+                    self.queue.frozen = Some(Box::new((true, at, None)));
                 }
             }
             // Recorded even when no freeze is known here: the freeze may be
             // in an earlier chunk, and the thaw must override it on merge.
             Lifecycle::Unfrozen | Lifecycle::Released | Lifecycle::Requeued => {
-                self.queue.frozen = Some((false, at, None));
+                self.queue.frozen = Some(Box::new((false, at, None)));
             }
             Lifecycle::RemovedByAdmin(who) => {
                 let description = match who {
@@ -795,14 +801,14 @@ impl MessageRecord {
                     Some(who) => BString::from(format!("removed by {who}")),
                     None => BString::from("removed by administrator"),
                 };
-                self.queue.removed = Some((at, description));
+                self.queue.removed = Some(Box::new((at, description)));
             }
             Lifecycle::Cancelled(who) => {
                 let description = match who {
                     Some(who) => BString::from(format!("cancelled by {who}")),
                     None => BString::from("cancelled"),
                 };
-                self.queue.removed = Some((at, description));
+                self.queue.removed = Some(Box::new((at, description)));
             }
             Lifecycle::ErrorIgnored(address) => {
                 self.recipient_mut(address, None).error_ignored = Some(at);
@@ -815,8 +821,8 @@ impl MessageRecord {
     /// Frozen or held; a second freeze keeps the first one's time and
     /// reason.
     fn freeze(&mut self, at: DateTime<Utc>, why: Option<BString>) {
-        if !matches!(self.queue.frozen, Some((true, ..))) {
-            self.queue.frozen = Some((true, at, why));
+        if !matches!(self.queue.frozen.as_deref(), Some((true, ..))) {
+            self.queue.frozen = Some(Box::new((true, at, why)));
         }
     }
 
@@ -901,7 +907,8 @@ impl MessageRecord {
         let q = later.queue;
         self.queue.completed |= q.completed;
         // Frozen twice in a row: the earlier freeze says since when and why.
-        if !(matches!(self.queue.frozen, Some((true, ..))) && matches!(q.frozen, Some((true, ..))))
+        if !(matches!(self.queue.frozen.as_deref(), Some((true, ..)))
+            && matches!(q.frozen.as_deref(), Some((true, ..))))
         {
             self.queue.frozen = q.frozen.or(self.queue.frozen.take());
         }
