@@ -171,7 +171,8 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
             let input = Input::from_arg(path);
-            options.year = Some(year_of(meta, args.input.year));
+            let year = year_of(meta, args.input.year);
+            options.year = Some(year);
             let parts = match map_again(&input, !args.input.no_mmap)? {
                 Some(map) => loaded.pool.install(|| {
                     map_chunks(&map, &options, |parser, chunk| {
@@ -189,7 +190,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
                 None => {
                     let mut reader = open_again(&input)?;
                     let mut parser = LineParser::new(options.parser.clone());
-                    parser.set_year(year_of(meta, args.input.year));
+                    parser.set_year(year);
                     let mut part = QuotedPart::new(matcher.clone());
                     let mut buffer = Vec::new();
                     loop {
