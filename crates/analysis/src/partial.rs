@@ -393,73 +393,70 @@ impl PartialLog {
         if key_into(event, &mut scratch) {
             // Look up by the borrowed key first: most lines belong to an
             // entry already seen, and the key is only copied for new ones.
-            let finished = match self.messages.get_mut(scratch.as_slice()) {
+            // A finished entry is then judged through the records found
+            // here rather than by looking its key up again.
+            match self.messages.get_mut(scratch.as_slice()) {
                 Some(records) => {
-                    let current = records.last_mut().expect("never empty");
-                    if current.queue.closed {
-                        let mut record = MessageRecord::new(event.mta, event.at);
-                        record.apply(event);
-                        records.push(record);
-                    } else {
-                        current.apply(event);
+                    if records.last().expect("never empty").queue.closed {
+                        records.push(MessageRecord::new(event.mta, event.at));
                     }
-                    records.last().expect("never empty").is_finished()
+                    let current = records.last_mut().expect("never empty");
+                    current.apply(event);
+                    if current.is_finished()
+                        && self.retention != Retention::Everything
+                        && !keeps_finished(
+                            Retainer {
+                                retention: self.retention,
+                                whole_after: &mut self.whole_after,
+                                unsettled: &mut self.unsettled,
+                                dropped: &mut self.dropped,
+                            },
+                            current,
+                            &scratch,
+                            event,
+                        )
+                    {
+                        records.pop();
+                        if records.is_empty() {
+                            self.messages.remove(scratch.as_slice());
+                        }
+                    }
                 }
                 None => {
                     self.note_long_id(event);
-                    let mut record = MessageRecord::new(event.mta, event.at);
-                    record.apply(event);
-                    let finished = record.is_finished();
-                    self.messages
-                        .insert(scratch.as_slice().into(), vec![record]);
-                    finished
+                    // Built in its vector: a record is some 500 bytes, and
+                    // moving it in after `apply` copied them all.
+                    let mut records = vec![MessageRecord::new(event.mta, event.at)];
+                    records[0].apply(event);
+                    // An entry finished by its only line here (a rejection
+                    // with a queue id) is never inserted when it would be
+                    // dropped right away.
+                    if !records[0].is_finished()
+                        || self.retention == Retention::Everything
+                        || keeps_finished(
+                            Retainer {
+                                retention: self.retention,
+                                whole_after: &mut self.whole_after,
+                                unsettled: &mut self.unsettled,
+                                dropped: &mut self.dropped,
+                            },
+                            &records[0],
+                            &scratch,
+                            event,
+                        )
+                    {
+                        self.messages.insert(scratch.as_slice().into(), records);
+                    }
                 }
-            };
-            if finished && self.retention != Retention::Everything {
-                self.drop_if_whole_and_unwanted(&scratch, event);
             }
         }
         self.scratch = scratch;
     }
 
-    /// Drops the entry under `key`, just finished by `event`, when the
-    /// retention does not keep it and all of its lines are in this stretch.
-    fn drop_if_whole_and_unwanted(&mut self, key: &[u8], event: &Event<'_>) {
-        let prefix = key_prefix(key);
-        let whole_after = match self.whole_after(prefix) {
-            Some(at) => at,
-            None => {
-                // Counted from this host's first *finished* entry rather than
-                // its first line: later, so on the safe side, and it costs
-                // nothing on the lines that finish nothing.
-                let at = event.at + WHOLE_ENTRY_MARGIN;
-                self.whole_after.push((prefix.into(), at));
-                at
-            }
-        };
-        let Some(records) = self.messages.get_mut(key) else {
-            return;
-        };
-        let record = records.last().expect("never empty");
-        if !is_whole(record, whole_after) {
-            self.unsettled.push(key.into());
-            return;
-        }
-        if !self.retention.keeps(record, key, &mut self.dropped) {
-            records.pop();
-            if records.is_empty() {
-                self.messages.remove(key);
-            }
-        }
-    }
-
     /// From when an entry of the host with key prefix `prefix` is known to
     /// be whole in this stretch (see [`WHOLE_ENTRY_MARGIN`]).
     fn whole_after(&self, prefix: &[u8]) -> Option<DateTime<Utc>> {
-        self.whole_after
-            .iter()
-            .find(|(p, _)| **p == *prefix)
-            .map(|(_, at)| *at)
+        find_whole_after(&self.whole_after, prefix)
     }
 
     /// Counts how far the first time a Postfix long queue id is seen lies
@@ -559,6 +556,50 @@ impl PartialLog {
             .extend(later.unrecognised_samples.into_iter().take(room));
         self
     }
+}
+
+/// The parts of a [`PartialLog`] that judge a finished entry, borrowed
+/// apart from its `messages` so that an entry found there is judged
+/// without looking its key up again.
+struct Retainer<'a> {
+    retention: Retention,
+    whole_after: &'a mut Vec<(Box<[u8]>, DateTime<Utc>)>,
+    unsettled: &'a mut Vec<MessageKey>,
+    dropped: &'a mut Dropped,
+}
+
+/// Whether `record`, the entry under `key` just finished by `event`, stays:
+/// false when the retention does not keep it and all of its lines are in
+/// this stretch (what is kept of it then is in the retainer's `dropped`).
+fn keeps_finished(
+    retainer: Retainer<'_>,
+    record: &MessageRecord,
+    key: &[u8],
+    event: &Event<'_>,
+) -> bool {
+    let prefix = key_prefix(key);
+    let whole_after = match find_whole_after(retainer.whole_after, prefix) {
+        Some(at) => at,
+        None => {
+            // Counted from this host's first *finished* entry rather than
+            // its first line: later, so on the safe side, and it costs
+            // nothing on the lines that finish nothing.
+            let at = event.at + WHOLE_ENTRY_MARGIN;
+            retainer.whole_after.push((prefix.into(), at));
+            at
+        }
+    };
+    if !is_whole(record, whole_after) {
+        retainer.unsettled.push(key.into());
+        return true;
+    }
+    retainer.retention.keeps(record, key, retainer.dropped)
+}
+
+/// From when an entry of the host with key prefix `prefix` is known to be
+/// whole, in a stretch's list of them (see [`WHOLE_ENTRY_MARGIN`]).
+fn find_whole_after(list: &[(Box<[u8]>, DateTime<Utc>)], prefix: &[u8]) -> Option<DateTime<Utc>> {
+    list.iter().find(|(p, _)| **p == *prefix).map(|(_, at)| *at)
 }
 
 /// True when a stretch in which entries opened from `whole_after` on are
