@@ -43,13 +43,32 @@ impl Handoff {
     pub(crate) fn new<'a>(
         key: &[u8],
         received_at: Option<DateTime<Utc>>,
-        [sender, message_id, subject]: [Option<&BStr>; 3],
-        next_hops: impl ExactSizeIterator<Item = (&'a BStr, DateTime<Utc>)>,
-        notifications: impl ExactSizeIterator<Item = (NotificationKind, &'a BStr)>,
+        texts: [Option<&BStr>; 3],
+        next_hops: impl Iterator<Item = (&'a BStr, DateTime<Utc>)> + Clone,
+        notifications: impl Iterator<Item = (NotificationKind, &'a BStr)> + Clone,
     ) -> Handoff {
-        let mut packed = Vec::with_capacity(64);
+        // Sized exactly first: the block is boxed as it is, and growing it
+        // meant a reallocation and a copy for nearly every handoff.
+        let hop_count = next_hops.clone().count();
+        let notification_count = notifications.clone().count();
+        let size = packed_len(key.len())
+            + texts
+                .iter()
+                .map(|t| 1 + t.map_or(0, |t| packed_len(t.len())))
+                .sum::<usize>()
+            + len_of_len(hop_count)
+            + next_hops
+                .clone()
+                .map(|(id, _)| 12 + packed_len(id.len()))
+                .sum::<usize>()
+            + len_of_len(notification_count)
+            + notifications
+                .clone()
+                .map(|(_, id)| 1 + packed_len(id.len()))
+                .sum::<usize>();
+        let mut packed = Vec::with_capacity(size);
         put_bytes(&mut packed, key);
-        for text in [sender, message_id, subject] {
+        for text in texts {
             match text {
                 Some(text) => {
                     packed.push(1);
@@ -58,13 +77,13 @@ impl Handoff {
                 None => packed.push(0),
             }
         }
-        put_len(&mut packed, next_hops.len());
+        put_len(&mut packed, hop_count);
         for (queue_id, at) in next_hops {
             packed.extend_from_slice(&at.timestamp().to_le_bytes());
             packed.extend_from_slice(&at.timestamp_subsec_nanos().to_le_bytes());
             put_bytes(&mut packed, queue_id);
         }
-        put_len(&mut packed, notifications.len());
+        put_len(&mut packed, notification_count);
         for (kind, queue_id) in notifications {
             packed.push(match kind {
                 NotificationKind::NonDelivery => 0,
@@ -73,6 +92,7 @@ impl Handoff {
             });
             put_bytes(&mut packed, queue_id);
         }
+        debug_assert_eq!(packed.len(), size);
         Handoff {
             received_at,
             packed: packed.into_boxed_slice(),
@@ -167,6 +187,16 @@ fn put_len(packed: &mut Vec<u8>, mut len: usize) {
         len >>= 7;
     }
     packed.push(len as u8);
+}
+
+/// How many bytes [`put_len`] writes for `len`.
+fn len_of_len(len: usize) -> usize {
+    (usize::BITS - (len | 1).leading_zeros()).div_ceil(7) as usize
+}
+
+/// How many bytes [`put_bytes`] writes for `len` bytes.
+fn packed_len(len: usize) -> usize {
+    len_of_len(len) + len
 }
 
 fn put_bytes(packed: &mut Vec<u8>, bytes: &[u8]) {
@@ -782,7 +812,7 @@ impl MessageRecord {
     }
 
     /// Each next hop's queue id, with when a recipient was handed to it.
-    pub(crate) fn next_hops(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>)> {
+    pub(crate) fn next_hops(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>)> + Clone {
         self.recipients.iter().filter_map(|r| {
             let terminal = r.terminal.as_ref()?;
             Some((terminal.next_queue_id.as_ref()?.as_bstr(), terminal.at))
@@ -801,13 +831,12 @@ impl MessageRecord {
     /// What a next hop's rows borrow from this finished entry, which no
     /// report row comes from itself (see [`Handoff`]).
     pub(crate) fn handoff(&self, key: &[u8]) -> Handoff {
-        let next_hops: Vec<(&BStr, DateTime<Utc>)> = self.next_hops().collect();
         Handoff::new(
             key,
             self.received_at,
             [&self.sender, &self.message_id, &self.subject]
                 .map(|t| t.as_ref().map(|t| t.as_bstr())),
-            next_hops.into_iter(),
+            self.next_hops(),
             self.notifications
                 .iter()
                 .map(|(kind, id)| (*kind, id.as_bstr())),
