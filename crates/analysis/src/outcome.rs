@@ -566,8 +566,9 @@ fn message_rows(
         }
         let address = recipient
             .original
-            .clone()
-            .unwrap_or_else(|| recipient.address.clone());
+            .as_ref()
+            .unwrap_or(&recipient.address)
+            .to_bstring();
         let mut row = new_row(address, outcome);
         fill_recipient(&mut row, record, recipient, outcome);
         rows.push(row);

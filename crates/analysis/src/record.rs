@@ -7,6 +7,7 @@
 //! associative, so chunks parsed in parallel and merged in chunk order give
 //! the same result as one sequential pass.
 
+use crate::text::Text;
 use bstr::{BStr, BString, ByteSlice};
 use chrono::{DateTime, Utc};
 use mailtrail_parse::{
@@ -357,20 +358,20 @@ pub struct Terminal {
     /// How.
     pub status: AttemptStatus,
     /// Remote host that accepted or refused.
-    pub remote_host: Option<BString>,
+    pub remote_host: Option<Text>,
     /// Remote IP.
-    pub remote_ip: Option<BString>,
+    pub remote_ip: Option<Text>,
     /// Queue id the next hop gave the message.
-    pub next_queue_id: Option<BString>,
+    pub next_queue_id: Option<Text>,
 }
 
 /// Everything known about one recipient of one queue entry.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecipientRecord {
     /// The address as finally delivered to.
-    pub address: BString,
+    pub address: Text,
     /// The original address when it differs.
-    pub original: Option<BString>,
+    pub original: Option<Text>,
     /// Times of failed attempts (deferrals, bounces, expiries), in order.
     pub failure_times: Vec<DateTime<Utc>>,
     /// Real attempts (not counting `retry time not reached`).
@@ -391,8 +392,8 @@ pub struct RecipientRecord {
 impl RecipientRecord {
     fn new(address: &BStr, original: Option<&BStr>) -> RecipientRecord {
         RecipientRecord {
-            address: address.to_owned(),
-            original: original.map(ToOwned::to_owned),
+            address: Text::new(address),
+            original: original.map(Text::from),
             failure_times: Vec::new(),
             attempts: 0,
             deferrals: 0,
@@ -413,7 +414,7 @@ impl RecipientRecord {
 
     fn apply(&mut self, at: DateTime<Utc>, attempt: &Attempt<'_>) {
         if self.original.is_none() {
-            self.original = attempt.original_recipient.map(ToOwned::to_owned);
+            self.original = attempt.original_recipient.map(Text::from);
         }
         // A skipped retry (`retry time not reached`) is not an attempt.
         if attempt.skipped {
@@ -484,9 +485,9 @@ fn terminal(at: DateTime<Utc>, attempt: &Attempt<'_>) -> Terminal {
     Terminal {
         at,
         status: attempt.status,
-        remote_host: attempt.remote_host.map(ToOwned::to_owned),
-        remote_ip: attempt.remote_ip.map(ToOwned::to_owned),
-        next_queue_id: attempt.next_queue_id.map(ToOwned::to_owned),
+        remote_host: attempt.remote_host.map(Text::from),
+        remote_ip: attempt.remote_ip.map(Text::from),
+        next_queue_id: attempt.next_queue_id.map(Text::from),
     }
 }
 
@@ -494,14 +495,20 @@ fn terminal(at: DateTime<Utc>, attempt: &Attempt<'_>) -> Terminal {
 /// unqualified one: Postfix pickup logs the sender as submitted (`root`),
 /// qmgr the rewritten envelope sender (`root@host.example`), which is the
 /// real one.
-fn merge_sender(slot: &mut Option<BString>, candidate: Option<BString>) {
+fn merge_sender(slot: &mut Option<Text>, candidate: Option<&[u8]>) {
+    if let Some(candidate) = candidate
+        && sender_replaces(slot, candidate)
+    {
+        *slot = Some(Text::new(candidate));
+    }
+}
+
+/// Whether `candidate` replaces the sender in `slot` (see [`merge_sender`]).
+fn sender_replaces(slot: &Option<Text>, candidate: &[u8]) -> bool {
     let unqualified = slot
         .as_ref()
         .is_some_and(|s| !s.is_empty() && !s.contains(&b'@'));
-    let qualified = candidate.as_ref().is_some_and(|s| s.contains(&b'@'));
-    if (slot.is_none() || (unqualified && qualified)) && candidate.is_some() {
-        *slot = candidate;
-    }
+    slot.is_none() || (unqualified && candidate.contains(&b'@'))
 }
 
 /// Local parts are case-sensitive in principle, domains never are; in
@@ -547,27 +554,27 @@ pub struct MessageRecord {
     /// [`Event::opens_entry`]).
     pub opened_at: Option<DateTime<Utc>>,
     /// Envelope sender (`""` for the null sender).
-    pub sender: Option<BString>,
+    pub sender: Option<Text>,
     /// Size.
     pub size: Option<u64>,
     /// Message-ID header.
-    pub message_id: Option<BString>,
+    pub message_id: Option<Text>,
     /// Subject, unescaped.
-    pub subject: Option<BString>,
+    pub subject: Option<Text>,
     /// Client host.
-    pub client_host: Option<BString>,
+    pub client_host: Option<Text>,
     /// Client IP.
-    pub client_ip: Option<BString>,
+    pub client_ip: Option<Text>,
     /// Protocol.
-    pub protocol: Option<BString>,
+    pub protocol: Option<Text>,
     /// Authenticated or local user.
-    pub user: Option<BString>,
+    pub user: Option<Text>,
     /// For a notification: the queue id it reports on.
-    pub bounce_of: Option<BString>,
+    pub bounce_of: Option<Text>,
     /// Recipients listed at reception (`for a b`), not yet seen on lines.
     pub listed_recipients: Vec<BString>,
     /// Upstream hop's queue id.
-    pub upstream_queue_id: Option<BString>,
+    pub upstream_queue_id: Option<Text>,
     /// Logged headers other than Subject: (name, value).
     pub headers: Vec<(BString, BString)>,
     /// Recipients, in order of first appearance.
@@ -629,9 +636,9 @@ impl MessageRecord {
     }
 
     fn apply_reception(&mut self, at: DateTime<Utc>, r: &Reception<'_>) {
-        fn set(slot: &mut Option<BString>, value: Option<&BStr>) {
+        fn set(slot: &mut Option<Text>, value: Option<&BStr>) {
             if slot.is_none() {
-                *slot = value.map(ToOwned::to_owned);
+                *slot = value.map(Text::from);
             }
         }
         if self.received_at.is_none()
@@ -639,12 +646,12 @@ impl MessageRecord {
         {
             self.received_at = Some(at);
         }
-        merge_sender(&mut self.sender, r.sender.map(ToOwned::to_owned));
+        merge_sender(&mut self.sender, r.sender.map(|s| s.as_bytes()));
         set(&mut self.message_id, r.message_id);
         if self.subject.is_none() {
             self.subject = r
                 .subject
-                .map(|s| BString::from(mailtrail_parse::unescape(s).into_owned()));
+                .map(|s| Text::from(mailtrail_parse::unescape(s).into_owned()));
         }
         set(&mut self.client_host, r.client_host);
         set(&mut self.client_ip, r.client_ip);
@@ -681,7 +688,7 @@ impl MessageRecord {
             } => {
                 self.freeze(at, text(reason));
                 if self.sender.is_none() {
-                    self.sender = sender.map(ToOwned::to_owned);
+                    self.sender = sender.map(Text::from);
                 }
                 if let Some(recipient) = recipient {
                     self.listed_recipients.push((*recipient).to_owned());
@@ -749,7 +756,7 @@ impl MessageRecord {
 
     /// Absorbs the later partial record of the same queue entry.
     pub fn absorb(&mut self, later: MessageRecord) {
-        fn keep(slot: &mut Option<BString>, value: Option<BString>) {
+        fn keep(slot: &mut Option<Text>, value: Option<Text>) {
             if slot.is_none() {
                 *slot = value;
             }
@@ -761,7 +768,11 @@ impl MessageRecord {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        merge_sender(&mut self.sender, later.sender);
+        if let Some(sender) = later.sender
+            && sender_replaces(&self.sender, &sender)
+        {
+            self.sender = Some(sender);
+        }
         self.size = self.size.or(later.size);
         keep(&mut self.message_id, later.message_id);
         keep(&mut self.subject, later.subject);
