@@ -332,10 +332,8 @@ impl PartialLog {
             .map(|key| split_key(key).1.as_bytes())
             .collect();
         self.dropped.handoffs.retain(|handoff: &Handoff| {
-            let linked = handoff.next_hops().map(|(id, _)| id);
-            let notified = handoff.notifications().map(|(_, id)| id);
-            linked
-                .chain(notified)
+            handoff
+                .linked_queue_ids()
                 .any(|id| queue_ids.contains(id.as_bytes()))
         });
     }

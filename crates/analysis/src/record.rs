@@ -150,6 +150,29 @@ impl Handoff {
         })
     }
 
+    /// The queue ids of the next hops and then of the notifications, read
+    /// in one pass without decoding the times: all that deciding whether
+    /// any entry kept links to this one needs.
+    pub(crate) fn linked_queue_ids(&self) -> impl Iterator<Item = &BStr> {
+        let mut reader = self.after_texts();
+        let mut hops = reader.len();
+        let mut notifications = None;
+        std::iter::from_fn(move || {
+            if hops > 0 {
+                hops -= 1;
+                reader.array::<12>();
+                return Some(reader.bytes().as_bstr());
+            }
+            let left = notifications.get_or_insert_with(|| reader.len());
+            if *left == 0 {
+                return None;
+            }
+            *left -= 1;
+            reader.array::<1>();
+            Some(reader.bytes().as_bstr())
+        })
+    }
+
     fn texts(&self) -> [Option<&BStr>; 3] {
         let mut reader = PackedReader(&self.packed);
         reader.bytes();
@@ -914,6 +937,10 @@ mod tests {
                 (NotificationKind::Success, b"CCC".as_bstr()),
             ]
         );
+        assert_eq!(
+            handoff.linked_queue_ids().collect::<Vec<_>>(),
+            ["9F8E7D", "", "AAA", "BBB", "CCC"].map(|id| id.as_bytes().as_bstr())
+        );
     }
 
     #[test]
@@ -932,5 +959,6 @@ mod tests {
         );
         assert_eq!(handoff.next_hops().count(), 0);
         assert_eq!(handoff.notifications().count(), 0);
+        assert_eq!(handoff.linked_queue_ids().count(), 0);
     }
 }
