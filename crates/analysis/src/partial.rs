@@ -2,10 +2,11 @@
 
 use bstr::{BStr, BString, ByteSlice};
 use chrono::{DateTime, Utc};
+use hashbrown::hash_map::EntryRef;
 use mailtrail_parse::{
     ClockStats, Event, EventKind, LineCounts, Mta, Parsed, RejectStage, SmtpReply,
 };
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
 use crate::outcome::{Outcome, OutcomeSet, Window, WindowBy, finished_record_matters};
 use crate::record::{Handoff, MessageKey, MessageRecord, key_into, key_prefix, split_key};
@@ -243,7 +244,7 @@ const WHOLE_ENTRY_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 pub struct PartialLog {
     /// Records per queue entry key; more than one when a Postfix queue id
     /// was reused after its queue file was removed.
-    pub messages: FxHashMap<MessageKey, Vec<MessageRecord>>,
+    pub messages: hashbrown::HashMap<MessageKey, Vec<MessageRecord>, FxBuildHasher>,
     /// Rejections in line order.
     pub rejections: Vec<RejectionRecord>,
     /// Lines per class.
@@ -389,12 +390,14 @@ impl PartialLog {
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         if key_into(event, &mut scratch) {
-            // Look up by the borrowed key first: most lines belong to an
-            // entry already seen, and the key is only copied for new ones.
-            // A finished entry is then judged through the records found
-            // here rather than by looking its key up again.
-            match self.messages.get_mut(scratch.as_slice()) {
-                Some(records) => {
+            // One probe by the borrowed key: most lines belong to an entry
+            // already seen, and the key is only copied for new ones. A new
+            // entry is inserted, and a finished one judged and removed,
+            // through what the probe found rather than by looking its key
+            // up again.
+            match self.messages.entry_ref(scratch.as_slice()) {
+                EntryRef::Occupied(mut entry) => {
+                    let records = entry.get_mut();
                     if records.last().expect("never empty").queue.closed {
                         records.push(MessageRecord::new(event.mta, event.at));
                     }
@@ -416,12 +419,12 @@ impl PartialLog {
                     {
                         records.pop();
                         if records.is_empty() {
-                            self.messages.remove(scratch.as_slice());
+                            entry.remove();
                         }
                     }
                 }
-                None => {
-                    self.note_long_id(event);
+                EntryRef::Vacant(entry) => {
+                    note_long_id(&mut self.long_id_year_offsets, event);
                     // Built in its vector: a record is some 500 bytes, and
                     // moving it in after `apply` copied them all.
                     let mut records = vec![MessageRecord::new(event.mta, event.at)];
@@ -443,7 +446,7 @@ impl PartialLog {
                             event,
                         )
                     {
-                        self.messages.insert(scratch.as_slice().into(), records);
+                        entry.insert_with_key(scratch.as_slice().into(), records);
                     }
                 }
             }
@@ -455,23 +458,6 @@ impl PartialLog {
     /// be whole in this stretch (see [`WHOLE_ENTRY_MARGIN`]).
     fn whole_after(&self, prefix: &[u8]) -> Option<DateTime<Utc>> {
         find_whole_after(&self.whole_after, prefix)
-    }
-
-    /// Counts how far the first time a Postfix long queue id is seen lies
-    /// from the time the id encodes, in whole years.
-    fn note_long_id(&mut self, event: &Event<'_>) {
-        if event.mta != Mta::Postfix {
-            return;
-        }
-        let created = event
-            .queue_id
-            .and_then(|id| mailtrail_parse::postfix_long_id_time(id));
-        if let Some(created) = created {
-            // Whole years, rounded: clock skew and time zones are hours.
-            let days = (event.at - created).num_days();
-            let years = ((days as f64) / 365.25).round() as i64;
-            *self.long_id_year_offsets.entry(years).or_insert(0) += 1;
-        }
     }
 
     /// Merges `later`, the stretch of the *same input* right after this
@@ -598,6 +584,23 @@ fn keeps_finished(
 /// whole, in a stretch's list of them (see [`WHOLE_ENTRY_MARGIN`]).
 fn find_whole_after(list: &[(Box<[u8]>, DateTime<Utc>)], prefix: &[u8]) -> Option<DateTime<Utc>> {
     list.iter().find(|(p, _)| **p == *prefix).map(|(_, at)| *at)
+}
+
+/// Counts how far the first time a Postfix long queue id is seen lies
+/// from the time the id encodes, in whole years.
+fn note_long_id(offsets: &mut std::collections::BTreeMap<i64, u64>, event: &Event<'_>) {
+    if event.mta != Mta::Postfix {
+        return;
+    }
+    let created = event
+        .queue_id
+        .and_then(|id| mailtrail_parse::postfix_long_id_time(id));
+    if let Some(created) = created {
+        // Whole years, rounded: clock skew and time zones are hours.
+        let days = (event.at - created).num_days();
+        let years = ((days as f64) / 365.25).round() as i64;
+        *offsets.entry(years).or_insert(0) += 1;
+    }
 }
 
 /// True when a stretch in which entries opened from `whole_after` on are
