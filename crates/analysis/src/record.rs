@@ -766,12 +766,15 @@ impl MessageRecord {
         {
             Some(i) => &mut self.recipients[i],
             None => {
-                // Most messages have one recipient: no room for four.
+                // Most messages have one recipient: no room for four, and
+                // the first is allocated directly rather than through the
+                // growth path of `push`.
                 if self.recipients.is_empty() {
-                    self.recipients.reserve_exact(1);
+                    self.recipients = vec![RecipientRecord::new(address, original)];
+                } else {
+                    self.recipients
+                        .push(RecipientRecord::new(address, original));
                 }
-                self.recipients
-                    .push(RecipientRecord::new(address, original));
                 self.recipients.last_mut().expect("just pushed")
             }
         }
