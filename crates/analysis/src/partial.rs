@@ -360,10 +360,13 @@ impl PartialLog {
 
     /// Applies one event.
     pub fn apply(&mut self, event: &Event<'_>) {
-        self.span = Some(match self.span {
-            Some((first, last)) => (first.min(event.at), last.max(event.at)),
-            None => (event.at, event.at),
-        });
+        // Lines come mostly in time order: one comparison for the usual case.
+        match &mut self.span {
+            Some((_, last)) if event.at > *last => *last = event.at,
+            Some((first, _)) if event.at < *first => *first = event.at,
+            Some(_) => {}
+            None => self.span = Some((event.at, event.at)),
+        }
         if let EventKind::Rejected(rejection) = &event.kind
             && self.retention.keeps_rejection(event.at)
         {

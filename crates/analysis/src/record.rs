@@ -637,8 +637,12 @@ impl MessageRecord {
 
     /// Applies one event of this entry.
     pub fn apply(&mut self, event: &Event<'_>) {
-        self.first_seen = self.first_seen.min(event.at);
-        self.last_seen = self.last_seen.max(event.at);
+        // Lines come mostly in time order: one comparison for the usual case.
+        if event.at > self.last_seen {
+            self.last_seen = event.at;
+        } else if event.at < self.first_seen {
+            self.first_seen = event.at;
+        }
         if event.opens_entry() {
             self.opened_at = Some(self.opened_at.map_or(event.at, |at| at.min(event.at)));
         }
