@@ -21,12 +21,15 @@ pub fn unescape(text: &[u8]) -> Cow<'_, [u8]> {
     let mut i = first;
     while i < text.len() {
         // Runs without a backslash are copied whole rather than byte by
-        // byte: most of an escaped text is plain.
-        let run = memchr::memchr(b'\\', &text[i..]).unwrap_or(text.len() - i);
-        out.extend_from_slice(&text[i..i + run]);
-        i += run;
-        if i >= text.len() {
-            break;
+        // byte: most of an escaped text is plain. Escapes often follow
+        // each other (`\342\200\223`): no search then.
+        if text[i] != b'\\' {
+            let run = memchr::memchr(b'\\', &text[i..]).unwrap_or(text.len() - i);
+            out.extend_from_slice(&text[i..i + run]);
+            i += run;
+            if i >= text.len() {
+                break;
+            }
         }
         let b = text[i];
         if i + 1 >= text.len() {
