@@ -45,6 +45,7 @@ mod partial;
 mod record;
 mod scan;
 pub mod summary;
+mod text;
 pub mod ticket_report;
 pub mod tickets;
 pub mod trace;
@@ -64,3 +65,4 @@ pub use crate::scan::{
     PartialScanError, Progress, ScanOptions, map_chunks, scan_bytes, scan_reader, take_partial,
     year_shift_from_long_ids,
 };
+pub use crate::text::Text;

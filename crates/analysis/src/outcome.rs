@@ -375,7 +375,7 @@ impl<'a> OutcomeIndex<'a> {
                 let recipient = &record.recipients[index as usize];
                 let address = (recipient.original.as_ref()).unwrap_or(&recipient.address);
                 let mut row = RecipientOutcome {
-                    recipient: address.clone(),
+                    recipient: address.to_bstring(),
                     outcome,
                     ..base
                 };

@@ -2,10 +2,11 @@
 
 use bstr::{BStr, BString, ByteSlice};
 use chrono::{DateTime, Utc};
+use hashbrown::hash_map::EntryRef;
 use mailtrail_parse::{
     ClockStats, Event, EventKind, LineCounts, Mta, Parsed, RejectStage, SmtpReply,
 };
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
 use crate::outcome::{Outcome, OutcomeSet, Window, WindowBy, finished_record_matters};
 use crate::record::{
@@ -271,7 +272,7 @@ const WHOLE_ENTRY_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 pub struct PartialLog {
     /// Records per queue entry key; more than one when a Postfix queue id
     /// was reused after its queue file was removed.
-    pub messages: FxHashMap<MessageKey, Vec<MessageRecord>>,
+    pub messages: hashbrown::HashMap<MessageKey, Vec<MessageRecord>, FxBuildHasher>,
     /// Rejections in line order.
     pub rejections: Vec<RejectionRecord>,
     /// Lines per class.
@@ -367,10 +368,8 @@ impl PartialLog {
             .map(|key| split_key(key).1.as_bytes())
             .collect();
         self.dropped.handoffs.retain(|handoff: &Handoff| {
-            let linked = handoff.next_hops().map(|(id, ..)| id);
-            let notified = handoff.notifications().map(|(_, id)| id);
-            linked
-                .chain(notified)
+            handoff
+                .linked_queue_ids()
                 .any(|id| queue_ids.contains(id.as_bytes()))
         });
         // A marker matters only to a link from what is kept.
@@ -409,10 +408,13 @@ impl PartialLog {
 
     /// Applies one event.
     pub fn apply(&mut self, event: &Event<'_>) {
-        self.span = Some(match self.span {
-            Some((first, last)) => (first.min(event.at), last.max(event.at)),
-            None => (event.at, event.at),
-        });
+        // Lines come mostly in time order: one comparison for the usual case.
+        match &mut self.span {
+            Some((_, last)) if event.at > *last => *last = event.at,
+            Some((first, _)) if event.at < *first => *first = event.at,
+            Some(_) => {}
+            None => self.span = Some((event.at, event.at)),
+        }
         if let EventKind::Rejected(rejection) = &event.kind
             && self.retention.keeps_rejection(event.at)
         {
@@ -439,97 +441,77 @@ impl PartialLog {
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         if key_into(event, &mut scratch) {
-            // Look up by the borrowed key first: most lines belong to an
-            // entry already seen, and the key is only copied for new ones.
-            let finished = match self.messages.get_mut(scratch.as_slice()) {
-                Some(records) => {
-                    let current = records.last_mut().expect("never empty");
-                    if current.queue.closed {
-                        let mut record = MessageRecord::new(event.mta, event.at);
-                        record.apply(event);
-                        records.push(record);
-                    } else {
-                        current.apply(event);
+            // One probe by the borrowed key: most lines belong to an entry
+            // already seen, and the key is only copied for new ones. A new
+            // entry is inserted, and a finished one judged and removed,
+            // through what the probe found rather than by looking its key
+            // up again.
+            match self.messages.entry_ref(scratch.as_slice()) {
+                EntryRef::Occupied(mut entry) => {
+                    let records = entry.get_mut();
+                    if records.last().expect("never empty").queue.closed {
+                        records.push(MessageRecord::new(event.mta, event.at));
                     }
-                    records.last().expect("never empty").is_finished()
+                    let current = records.last_mut().expect("never empty");
+                    current.apply(event);
+                    if current.is_finished()
+                        && self.retention != Retention::Everything
+                        && !keeps_finished(
+                            Retainer {
+                                retention: self.retention,
+                                whole_after: &mut self.whole_after,
+                                unsettled: &mut self.unsettled,
+                                dropped: &mut self.dropped,
+                            },
+                            current,
+                            &scratch,
+                            event,
+                        )
+                    {
+                        // Dropped where it lies: `pop` would move the
+                        // record's ~500 bytes out only to drop them.
+                        if records.len() == 1 {
+                            entry.remove();
+                        } else {
+                            records.truncate(records.len() - 1);
+                        }
+                    }
                 }
-                None => {
-                    self.note_long_id(event);
-                    let mut record = MessageRecord::new(event.mta, event.at);
-                    record.apply(event);
-                    let finished = record.is_finished();
-                    self.messages
-                        .insert(scratch.as_slice().into(), vec![record]);
-                    finished
+                EntryRef::Vacant(entry) => {
+                    note_long_id(&mut self.long_id_year_offsets, event);
+                    // Built in its vector: a record is some 500 bytes, and
+                    // moving it in after `apply` copied them all.
+                    let mut records = vec![MessageRecord::new(event.mta, event.at)];
+                    records[0].apply(event);
+                    // An entry finished by its only line here (a rejection
+                    // with a queue id) is never inserted when it would be
+                    // dropped right away.
+                    if !records[0].is_finished()
+                        || self.retention == Retention::Everything
+                        || keeps_finished(
+                            Retainer {
+                                retention: self.retention,
+                                whole_after: &mut self.whole_after,
+                                unsettled: &mut self.unsettled,
+                                dropped: &mut self.dropped,
+                            },
+                            &mut records[0],
+                            &scratch,
+                            event,
+                        )
+                    {
+                        entry.insert_with_key(scratch.as_slice().into(), records);
+                    }
                 }
-            };
-            if finished && self.retention != Retention::Everything {
-                self.drop_if_whole_and_unwanted(&scratch, event);
             }
         }
         self.scratch = scratch;
     }
 
-    /// Drops the entry under `key`, just finished by `event`, when the
-    /// retention does not keep it and all of its lines are in this stretch.
-    fn drop_if_whole_and_unwanted(&mut self, key: &[u8], event: &Event<'_>) {
-        let prefix = key_prefix(key);
-        let whole_after = match self.whole_after(prefix) {
-            Some(at) => at,
-            None => {
-                // Counted from this host's first *finished* entry rather than
-                // its first line: later, so on the safe side, and it costs
-                // nothing on the lines that finish nothing.
-                let at = event.at + WHOLE_ENTRY_MARGIN;
-                self.whole_after.push((prefix.into(), at));
-                at
-            }
-        };
-        let Some(records) = self.messages.get_mut(key) else {
-            return;
-        };
-        let record = records.last().expect("never empty");
-        if !is_whole(record, whole_after) {
-            self.unsettled.push(key.into());
-            return;
-        }
-        if self.retention.keeps(record, key, &mut self.dropped) {
-            if self.retention != Retention::Everything {
-                // Kept for the report, to the end of the read.
-                records.last_mut().expect("never empty").compact();
-            }
-        } else {
-            records.pop();
-            if records.is_empty() {
-                self.messages.remove(key);
-            }
-        }
-    }
-
     /// From when an entry of the host with key prefix `prefix` is known to
     /// be whole in this stretch (see [`WHOLE_ENTRY_MARGIN`]).
     fn whole_after(&self, prefix: &[u8]) -> Option<DateTime<Utc>> {
-        self.whole_after
-            .iter()
-            .find(|(p, _)| **p == *prefix)
-            .map(|(_, at)| *at)
-    }
-
-    /// Counts how far the first time a Postfix long queue id is seen lies
-    /// from the time the id encodes, in whole years.
-    fn note_long_id(&mut self, event: &Event<'_>) {
-        if event.mta != Mta::Postfix {
-            return;
-        }
-        let created = event
-            .queue_id
-            .and_then(|id| mailtrail_parse::postfix_long_id_time(id));
-        if let Some(created) = created {
-            // Whole years, rounded: clock skew and time zones are hours.
-            let days = (event.at - created).num_days();
-            let years = ((days as f64) / 365.25).round() as i64;
-            *self.long_id_year_offsets.entry(years).or_insert(0) += 1;
-        }
+        find_whole_after(&self.whole_after, prefix)
     }
 
     /// Merges `later`, the stretch of the *same input* right after this
@@ -611,6 +593,72 @@ impl PartialLog {
         self.unrecognised_samples
             .extend(later.unrecognised_samples.into_iter().take(room));
         self
+    }
+}
+
+/// The parts of a [`PartialLog`] that judge a finished entry, borrowed
+/// apart from its `messages` so that an entry found there is judged
+/// without looking its key up again.
+struct Retainer<'a> {
+    retention: Retention,
+    whole_after: &'a mut Vec<(Box<[u8]>, DateTime<Utc>)>,
+    unsettled: &'a mut Vec<MessageKey>,
+    dropped: &'a mut Dropped,
+}
+
+/// Whether `record`, the entry under `key` just finished by `event`, stays:
+/// false when the retention does not keep it and all of its lines are in
+/// this stretch (what is kept of it then is in the retainer's `dropped`).
+fn keeps_finished(
+    retainer: Retainer<'_>,
+    record: &mut MessageRecord,
+    key: &[u8],
+    event: &Event<'_>,
+) -> bool {
+    let prefix = key_prefix(key);
+    let whole_after = match find_whole_after(retainer.whole_after, prefix) {
+        Some(at) => at,
+        None => {
+            // Counted from this host's first *finished* entry rather than
+            // its first line: later, so on the safe side, and it costs
+            // nothing on the lines that finish nothing.
+            let at = event.at + WHOLE_ENTRY_MARGIN;
+            retainer.whole_after.push((prefix.into(), at));
+            at
+        }
+    };
+    if !is_whole(record, whole_after) {
+        retainer.unsettled.push(key.into());
+        return true;
+    }
+    let kept = retainer.retention.keeps(record, key, retainer.dropped);
+    if kept {
+        // Kept for the report, to the end of the read.
+        record.compact();
+    }
+    kept
+}
+
+/// From when an entry of the host with key prefix `prefix` is known to be
+/// whole, in a stretch's list of them (see [`WHOLE_ENTRY_MARGIN`]).
+fn find_whole_after(list: &[(Box<[u8]>, DateTime<Utc>)], prefix: &[u8]) -> Option<DateTime<Utc>> {
+    list.iter().find(|(p, _)| **p == *prefix).map(|(_, at)| *at)
+}
+
+/// Counts how far the first time a Postfix long queue id is seen lies
+/// from the time the id encodes, in whole years.
+fn note_long_id(offsets: &mut std::collections::BTreeMap<i64, u64>, event: &Event<'_>) {
+    if event.mta != Mta::Postfix {
+        return;
+    }
+    let created = event
+        .queue_id
+        .and_then(|id| mailtrail_parse::postfix_long_id_time(id));
+    if let Some(created) = created {
+        // Whole years, rounded: clock skew and time zones are hours.
+        let days = (event.at - created).num_days();
+        let years = ((days as f64) / 365.25).round() as i64;
+        *offsets.entry(years).or_insert(0) += 1;
     }
 }
 

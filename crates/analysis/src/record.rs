@@ -7,6 +7,7 @@
 //! associative, so chunks parsed in parallel and merged in chunk order give
 //! the same result as one sequential pass.
 
+use crate::text::Text;
 use bstr::{BStr, BString, ByteSlice};
 use chrono::{DateTime, Utc};
 use mailtrail_parse::{
@@ -38,18 +39,41 @@ pub struct Handoff {
     packed: Box<[u8]>,
 }
 
+/// The bytes of a next hop in a [`Handoff`] before its queue id: the
+/// handoff time's seconds (8) and nanoseconds (4), and the same-host flag.
+const HOP_FIXED_LEN: usize = 13;
+
 impl Handoff {
     /// Packs the facts of the entry under `key`.
     pub(crate) fn new<'a>(
         key: &[u8],
         received_at: Option<DateTime<Utc>>,
-        [sender, message_id, subject]: [Option<&BStr>; 3],
-        next_hops: impl ExactSizeIterator<Item = (&'a BStr, DateTime<Utc>, bool)>,
-        notifications: impl ExactSizeIterator<Item = (NotificationKind, &'a BStr)>,
+        texts: [Option<&BStr>; 3],
+        next_hops: impl Iterator<Item = (&'a BStr, DateTime<Utc>, bool)> + Clone,
+        notifications: impl Iterator<Item = (NotificationKind, &'a BStr)> + Clone,
     ) -> Handoff {
-        let mut packed = Vec::with_capacity(64);
+        // Sized exactly first: the block is boxed as it is, and growing it
+        // meant a reallocation and a copy for nearly every handoff.
+        let hop_count = next_hops.clone().count();
+        let notification_count = notifications.clone().count();
+        let size = packed_len(key.len())
+            + texts
+                .iter()
+                .map(|t| 1 + t.map_or(0, |t| packed_len(t.len())))
+                .sum::<usize>()
+            + len_of_len(hop_count)
+            + next_hops
+                .clone()
+                .map(|(id, ..)| HOP_FIXED_LEN + packed_len(id.len()))
+                .sum::<usize>()
+            + len_of_len(notification_count)
+            + notifications
+                .clone()
+                .map(|(_, id)| 1 + packed_len(id.len()))
+                .sum::<usize>();
+        let mut packed = Vec::with_capacity(size);
         put_bytes(&mut packed, key);
-        for text in [sender, message_id, subject] {
+        for text in texts {
             match text {
                 Some(text) => {
                     packed.push(1);
@@ -58,14 +82,14 @@ impl Handoff {
                 None => packed.push(0),
             }
         }
-        put_len(&mut packed, next_hops.len());
+        put_len(&mut packed, hop_count);
         for (queue_id, at, same_host) in next_hops {
             packed.extend_from_slice(&at.timestamp().to_le_bytes());
             packed.extend_from_slice(&at.timestamp_subsec_nanos().to_le_bytes());
             packed.push(u8::from(same_host));
             put_bytes(&mut packed, queue_id);
         }
-        put_len(&mut packed, notifications.len());
+        put_len(&mut packed, notification_count);
         for (kind, queue_id) in notifications {
             packed.push(match kind {
                 NotificationKind::NonDelivery => 0,
@@ -74,6 +98,7 @@ impl Handoff {
             });
             put_bytes(&mut packed, queue_id);
         }
+        debug_assert_eq!(packed.len(), size);
         Handoff {
             received_at,
             packed: packed.into_boxed_slice(),
@@ -118,7 +143,7 @@ impl Handoff {
     pub fn notifications(&self) -> impl Iterator<Item = (NotificationKind, &BStr)> {
         let mut reader = self.after_texts();
         for _ in 0..reader.len() {
-            reader.array::<13>();
+            reader.array::<HOP_FIXED_LEN>();
             reader.bytes();
         }
         let count = reader.len();
@@ -129,6 +154,29 @@ impl Handoff {
                 _ => NotificationKind::Success,
             };
             (kind, reader.bytes().as_bstr())
+        })
+    }
+
+    /// The queue ids of the next hops and then of the notifications, read
+    /// in one pass without decoding the times: all that deciding whether
+    /// any entry kept links to this one needs.
+    pub(crate) fn linked_queue_ids(&self) -> impl Iterator<Item = &BStr> {
+        let mut reader = self.after_texts();
+        let mut hops = reader.len();
+        let mut notifications = None;
+        std::iter::from_fn(move || {
+            if hops > 0 {
+                hops -= 1;
+                reader.array::<HOP_FIXED_LEN>();
+                return Some(reader.bytes().as_bstr());
+            }
+            let left = notifications.get_or_insert_with(|| reader.len());
+            if *left == 0 {
+                return None;
+            }
+            *left -= 1;
+            reader.array::<1>();
+            Some(reader.bytes().as_bstr())
         })
     }
 
@@ -271,6 +319,16 @@ fn put_len(packed: &mut Vec<u8>, mut len: usize) {
         len >>= 7;
     }
     packed.push(len as u8);
+}
+
+/// How many bytes [`put_len`] writes for `len`.
+fn len_of_len(len: usize) -> usize {
+    (usize::BITS - (len | 1).leading_zeros()).div_ceil(7) as usize
+}
+
+/// How many bytes [`put_bytes`] writes for `len` bytes.
+fn packed_len(len: usize) -> usize {
+    len_of_len(len) + len
 }
 
 fn put_bytes(packed: &mut Vec<u8>, bytes: &[u8]) {
@@ -431,11 +489,11 @@ pub struct Terminal {
     /// How.
     pub status: AttemptStatus,
     /// Remote host that accepted or refused.
-    pub remote_host: Option<BString>,
+    pub remote_host: Option<Text>,
     /// Remote IP.
-    pub remote_ip: Option<BString>,
+    pub remote_ip: Option<Text>,
     /// Queue id the next hop gave the message.
-    pub next_queue_id: Option<BString>,
+    pub next_queue_id: Option<Text>,
 }
 
 impl Terminal {
@@ -445,7 +503,7 @@ impl Terminal {
     pub fn to_same_host(&self) -> bool {
         match &self.remote_ip {
             Some(ip) => {
-                let ip = ip.as_slice();
+                let ip = ip.as_bytes();
                 ip.starts_with(b"127.") || ip == b"::1" || ip.starts_with(b"::ffff:127.")
             }
             None => self
@@ -460,9 +518,9 @@ impl Terminal {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecipientRecord {
     /// The address as finally delivered to.
-    pub address: BString,
+    pub address: Text,
     /// The original address when it differs.
-    pub original: Option<BString>,
+    pub original: Option<Text>,
     /// Times of failed attempts (deferrals, bounces, expiries), in order.
     pub failure_times: Vec<DateTime<Utc>>,
     /// Real attempts (not counting `retry time not reached`).
@@ -483,8 +541,8 @@ pub struct RecipientRecord {
 impl RecipientRecord {
     fn new(address: &BStr, original: Option<&BStr>) -> RecipientRecord {
         RecipientRecord {
-            address: address.to_owned(),
-            original: original.map(ToOwned::to_owned),
+            address: Text::new(address),
+            original: original.map(Text::from),
             failure_times: Vec::new(),
             attempts: 0,
             deferrals: 0,
@@ -505,7 +563,7 @@ impl RecipientRecord {
 
     fn apply(&mut self, at: DateTime<Utc>, attempt: &Attempt<'_>) {
         if self.original.is_none() {
-            self.original = attempt.original_recipient.map(ToOwned::to_owned);
+            self.original = attempt.original_recipient.map(Text::from);
         }
         // A skipped retry (`retry time not reached`) is not an attempt.
         if attempt.skipped {
@@ -576,9 +634,9 @@ fn terminal(at: DateTime<Utc>, attempt: &Attempt<'_>) -> Terminal {
     Terminal {
         at,
         status: attempt.status,
-        remote_host: attempt.remote_host.map(ToOwned::to_owned),
-        remote_ip: attempt.remote_ip.map(ToOwned::to_owned),
-        next_queue_id: attempt.next_queue_id.map(ToOwned::to_owned),
+        remote_host: attempt.remote_host.map(Text::from),
+        remote_ip: attempt.remote_ip.map(Text::from),
+        next_queue_id: attempt.next_queue_id.map(Text::from),
     }
 }
 
@@ -586,14 +644,20 @@ fn terminal(at: DateTime<Utc>, attempt: &Attempt<'_>) -> Terminal {
 /// unqualified one: Postfix pickup logs the sender as submitted (`root`),
 /// qmgr the rewritten envelope sender (`root@host.example`), which is the
 /// real one.
-fn merge_sender(slot: &mut Option<BString>, candidate: Option<BString>) {
+fn merge_sender(slot: &mut Option<Text>, candidate: Option<&[u8]>) {
+    if let Some(candidate) = candidate
+        && sender_replaces(slot, candidate)
+    {
+        *slot = Some(Text::new(candidate));
+    }
+}
+
+/// Whether `candidate` replaces the sender in `slot` (see [`merge_sender`]).
+fn sender_replaces(slot: &Option<Text>, candidate: &[u8]) -> bool {
     let unqualified = slot
         .as_ref()
         .is_some_and(|s| !s.is_empty() && !s.contains(&b'@'));
-    let qualified = candidate.as_ref().is_some_and(|s| s.contains(&b'@'));
-    if (slot.is_none() || (unqualified && qualified)) && candidate.is_some() {
-        *slot = candidate;
-    }
+    slot.is_none() || (unqualified && candidate.contains(&b'@'))
 }
 
 /// Local parts are case-sensitive in principle, domains never are; in
@@ -645,27 +709,27 @@ pub struct MessageRecord {
     /// [`Event::opens_entry`]).
     pub opened_at: Option<DateTime<Utc>>,
     /// Envelope sender (`""` for the null sender).
-    pub sender: Option<BString>,
+    pub sender: Option<Text>,
     /// Size.
     pub size: Option<u64>,
     /// Message-ID header.
-    pub message_id: Option<BString>,
+    pub message_id: Option<Text>,
     /// Subject, unescaped.
-    pub subject: Option<BString>,
+    pub subject: Option<Text>,
     /// Client host.
-    pub client_host: Option<BString>,
+    pub client_host: Option<Text>,
     /// Client IP.
-    pub client_ip: Option<BString>,
+    pub client_ip: Option<Text>,
     /// Protocol.
-    pub protocol: Option<BString>,
+    pub protocol: Option<Text>,
     /// Authenticated or local user.
-    pub user: Option<BString>,
+    pub user: Option<Text>,
     /// For a notification: the queue id it reports on.
-    pub bounce_of: Option<BString>,
+    pub bounce_of: Option<Text>,
     /// Recipients listed at reception (`for a b`), not yet seen on lines.
     pub listed_recipients: Vec<BString>,
     /// Upstream hop's queue id.
-    pub upstream_queue_id: Option<BString>,
+    pub upstream_queue_id: Option<Text>,
     /// Logged headers other than Subject: (name, value).
     pub headers: Vec<(BString, BString)>,
     /// Recipients, in order of first appearance.
@@ -705,8 +769,12 @@ impl MessageRecord {
 
     /// Applies one event of this entry.
     pub fn apply(&mut self, event: &Event<'_>) {
-        self.first_seen = self.first_seen.min(event.at);
-        self.last_seen = self.last_seen.max(event.at);
+        // Lines come mostly in time order: one comparison for the usual case.
+        if event.at > self.last_seen {
+            self.last_seen = event.at;
+        } else if event.at < self.first_seen {
+            self.first_seen = event.at;
+        }
         if event.opens_entry() {
             self.opened_at = Some(self.opened_at.map_or(event.at, |at| at.min(event.at)));
         }
@@ -727,9 +795,9 @@ impl MessageRecord {
     }
 
     fn apply_reception(&mut self, at: DateTime<Utc>, r: &Reception<'_>) {
-        fn set(slot: &mut Option<BString>, value: Option<&BStr>) {
+        fn set(slot: &mut Option<Text>, value: Option<&BStr>) {
             if slot.is_none() {
-                *slot = value.map(ToOwned::to_owned);
+                *slot = value.map(Text::from);
             }
         }
         if self.received_at.is_none()
@@ -737,12 +805,12 @@ impl MessageRecord {
         {
             self.received_at = Some(at);
         }
-        merge_sender(&mut self.sender, r.sender.map(ToOwned::to_owned));
+        merge_sender(&mut self.sender, r.sender.map(|s| s.as_bytes()));
         set(&mut self.message_id, r.message_id);
         if self.subject.is_none() {
             self.subject = r
                 .subject
-                .map(|s| BString::from(mailtrail_parse::unescape(s).into_owned()));
+                .map(|s| Text::from(mailtrail_parse::unescape(s).into_owned()));
         }
         set(&mut self.client_host, r.client_host);
         set(&mut self.client_ip, r.client_ip);
@@ -779,7 +847,7 @@ impl MessageRecord {
             } => {
                 self.freeze(at, text(reason));
                 if self.sender.is_none() {
-                    self.sender = sender.map(ToOwned::to_owned);
+                    self.sender = sender.map(Text::from);
                 }
                 if let Some(recipient) = recipient {
                     self.listed_recipients.push((*recipient).to_owned());
@@ -834,12 +902,15 @@ impl MessageRecord {
         {
             Some(i) => &mut self.recipients[i],
             None => {
-                // Most messages have one recipient: no room for four.
+                // Most messages have one recipient: no room for four, and
+                // the first is allocated directly rather than through the
+                // growth path of `push`.
                 if self.recipients.is_empty() {
-                    self.recipients.reserve_exact(1);
+                    self.recipients = vec![RecipientRecord::new(address, original)];
+                } else {
+                    self.recipients
+                        .push(RecipientRecord::new(address, original));
                 }
-                self.recipients
-                    .push(RecipientRecord::new(address, original));
                 self.recipients.last_mut().expect("just pushed")
             }
         }
@@ -868,7 +939,7 @@ impl MessageRecord {
 
     /// Absorbs the later partial record of the same queue entry.
     pub fn absorb(&mut self, later: MessageRecord) {
-        fn keep(slot: &mut Option<BString>, value: Option<BString>) {
+        fn keep(slot: &mut Option<Text>, value: Option<Text>) {
             if slot.is_none() {
                 *slot = value;
             }
@@ -880,7 +951,11 @@ impl MessageRecord {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        merge_sender(&mut self.sender, later.sender);
+        if let Some(sender) = later.sender
+            && sender_replaces(&self.sender, &sender)
+        {
+            self.sender = Some(sender);
+        }
         self.size = self.size.or(later.size);
         keep(&mut self.message_id, later.message_id);
         keep(&mut self.subject, later.subject);
@@ -933,7 +1008,7 @@ impl MessageRecord {
 
     /// Each next hop's queue id, with when a recipient was handed to it
     /// and whether it was on the same host ([`Terminal::to_same_host`]).
-    pub(crate) fn next_hops(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>, bool)> {
+    pub(crate) fn next_hops(&self) -> impl Iterator<Item = (&BStr, DateTime<Utc>, bool)> + Clone {
         self.recipients.iter().filter_map(|r| {
             let terminal = r.terminal.as_ref()?;
             let queue_id = terminal.next_queue_id.as_ref()?.as_bstr();
@@ -953,13 +1028,12 @@ impl MessageRecord {
     /// What a next hop's rows borrow from this finished entry, which no
     /// report row comes from itself (see [`Handoff`]).
     pub(crate) fn handoff(&self, key: &[u8]) -> Handoff {
-        let next_hops: Vec<(&BStr, DateTime<Utc>, bool)> = self.next_hops().collect();
         Handoff::new(
             key,
             self.received_at,
             [&self.sender, &self.message_id, &self.subject]
                 .map(|t| t.as_ref().map(|t| t.as_bstr())),
-            next_hops.into_iter(),
+            self.next_hops(),
             self.notifications
                 .iter()
                 .map(|(kind, id)| (*kind, id.as_bstr())),
@@ -971,12 +1045,11 @@ impl MessageRecord {
     /// `Window::may_date`): their sender, Message-ID and subject do not
     /// matter there.
     pub(crate) fn reception_handoff(&self, key: &[u8]) -> Handoff {
-        let next_hops: Vec<(&BStr, DateTime<Utc>, bool)> = self.next_hops().collect();
         Handoff::new(
             key,
             self.received_at,
             [None; 3],
-            next_hops.into_iter(),
+            self.next_hops(),
             std::iter::empty(),
         )
     }
@@ -1052,6 +1125,10 @@ mod tests {
                 (NotificationKind::Success, b"CCC".as_bstr()),
             ]
         );
+        assert_eq!(
+            handoff.linked_queue_ids().collect::<Vec<_>>(),
+            ["9F8E7D", "", "AAA", "BBB", "CCC"].map(|id| id.as_bytes().as_bstr())
+        );
     }
 
     #[test]
@@ -1070,6 +1147,7 @@ mod tests {
         );
         assert_eq!(handoff.next_hops().count(), 0);
         assert_eq!(handoff.notifications().count(), 0);
+        assert_eq!(handoff.linked_queue_ids().count(), 0);
     }
 
     #[test]

@@ -95,13 +95,13 @@ fn record_matches(record: &MessageRecord, queue_id: &BStr, query: &str) -> bool 
     if !q.contains(&b'@') {
         return false;
     }
-    let address = |a: &BString| same_address(a, q);
-    record.sender.as_ref().is_some_and(address)
-        || record.listed_recipients.iter().any(address)
+    let address = |a: &[u8]| same_address(a, q);
+    record.sender.as_ref().is_some_and(|s| address(s))
+        || record.listed_recipients.iter().any(|a| address(a))
         || record
             .recipients
             .iter()
-            .any(|r| address(&r.address) || r.original.as_ref().is_some_and(address))
+            .any(|r| address(&r.address) || r.original.as_ref().is_some_and(|o| address(o)))
 }
 
 /// Entries whose queue id, Message-ID, sender or a recipient is `query`,

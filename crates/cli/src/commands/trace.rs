@@ -12,7 +12,7 @@ use clap::{Args, FromArgMatches};
 use mailtrail_analysis::trace::{
     LineMatch, LineMatcher, Story, find_messages, is_address, stories,
 };
-use mailtrail_analysis::{Finding, Outcome, PartialLog, map_chunks};
+use mailtrail_analysis::{Finding, Outcome, PartialLog, Text, map_chunks};
 use mailtrail_parse::{LineParser, Parsed};
 use serde::Serialize;
 
@@ -101,7 +101,7 @@ struct Document<'a> {
     stories: &'a [TracedStory<'a>],
 }
 
-fn text(bytes: Option<&BString>) -> Option<String> {
+fn text(bytes: Option<&Text>) -> Option<String> {
     bytes
         .map(|b| b.to_str_lossy().into_owned())
         .filter(|s| !s.is_empty())
