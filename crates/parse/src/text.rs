@@ -51,17 +51,7 @@ pub fn unescape(text: &[u8]) -> Cow<'_, [u8]> {
                 continue;
             }
         }
-        let replacement = match next {
-            b'n' => Some(b'\n'),
-            b'r' => Some(b'\r'),
-            b't' => Some(b'\t'),
-            b'b' => Some(0x08),
-            b'v' => Some(0x0b),
-            b'f' => Some(0x0c),
-            b'"' => Some(b'"'),
-            b'\\' => Some(b'\\'),
-            _ => None,
-        };
+        let replacement = single_escape(next);
         match replacement {
             Some(r) => {
                 out.push(r);
@@ -74,6 +64,22 @@ pub fn unescape(text: &[u8]) -> Cow<'_, [u8]> {
         }
     }
     Cow::Owned(out)
+}
+
+/// The byte a backslash followed by `next` stands for, when it is one of
+/// the single-letter escapes Exim writes (`\n`, `\t`, …).
+fn single_escape(next: u8) -> Option<u8> {
+    match next {
+        b'n' => Some(b'\n'),
+        b'r' => Some(b'\r'),
+        b't' => Some(b'\t'),
+        b'b' => Some(0x08),
+        b'v' => Some(0x0b),
+        b'f' => Some(0x0c),
+        b'"' => Some(b'"'),
+        b'\\' => Some(b'\\'),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -102,17 +108,7 @@ mod tests {
                 i += 4;
                 continue;
             }
-            let replacement = match text[i + 1] {
-                b'n' => Some(b'\n'),
-                b'r' => Some(b'\r'),
-                b't' => Some(b'\t'),
-                b'b' => Some(0x08),
-                b'v' => Some(0x0b),
-                b'f' => Some(0x0c),
-                b'"' => Some(b'"'),
-                b'\\' => Some(b'\\'),
-                _ => None,
-            };
+            let replacement = single_escape(text[i + 1]);
             match replacement {
                 Some(r) => {
                     out.push(r);
