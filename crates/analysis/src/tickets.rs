@@ -223,6 +223,15 @@ impl TicketExtractor {
         })
     }
 
+    /// The ticket the patterns find in `row`, as assigned without an
+    /// export (see [`assign_tickets`]): each row on its own.
+    pub fn ticket_of(&self, row: &RecipientOutcome) -> Option<RowTicket> {
+        self.extract(row).map(|ticket| RowTicket::Found {
+            ticket,
+            source: TicketSource::Pattern,
+        })
+    }
+
     /// The ticket of a row: from its subject, Message-ID, sender,
     /// recipient, then logged headers.
     pub fn extract(&self, row: &RecipientOutcome) -> Option<String> {
@@ -342,13 +351,7 @@ pub fn assign_tickets(
             {
                 return found.clone();
             }
-            if let Some(ticket) = extractor.extract(row) {
-                return RowTicket::Found {
-                    ticket,
-                    source: TicketSource::Pattern,
-                };
-            }
-            from_join.cloned().unwrap_or_default()
+            (extractor.ticket_of(row)).unwrap_or_else(|| from_join.cloned().unwrap_or_default())
         })
         .collect();
     Assignment {

@@ -10,9 +10,10 @@ use anyhow::{Context, bail};
 use chrono_tz::Tz;
 use mailtrail_analysis::classify::{Category, Classifier};
 use mailtrail_analysis::ticket_report::Delivery;
+use mailtrail_analysis::tickets::RowTicket;
 use mailtrail_analysis::{
-    Finding, IndexedFindings, Outcome, OutcomeIndex, PartialLog, Progress, Retention, RowFilter,
-    ScanOptions, Window, WindowBy, outcomes_where,
+    Finding, IndexedFindings, Outcome, OutcomeIndex, PartialLog, Progress, RecipientOutcome,
+    Retention, RowFilter, ScanOptions, Window, WindowBy, outcomes_where,
 };
 use mailtrail_parse::ParserOptions;
 use rayon::prelude::*;
@@ -344,22 +345,34 @@ pub fn select_with_tickets(loaded: &Loaded, settings: &Settings) -> Selection {
     let keep = |outcome: Outcome, is_notification: bool| {
         selected(outcome, is_notification) || (with_tickets && !is_notification)
     };
-    let mut rows = loaded.pool.install(|| outcomes_where(&loaded.log, keep));
-    let assignment = settings.tickets.assign(&rows);
-    let mut tickets = assignment.rows;
-    let mut deliveries = Vec::new();
-    // Rows are large and many: they are filtered in place rather than
-    // moved into new vectors, which costs fresh memory at each step.
-    let selected_rows: Vec<bool> = rows
-        .iter()
-        .zip(&tickets)
-        .map(|(r, ticket)| {
-            deliveries.extend(Delivery::from_row(r, ticket.ticket()));
-            selected(r.outcome, r.is_notification) && settings.window.selects(r, settings.by)
-        })
-        .collect();
-    retain_where(&mut rows, &selected_rows);
-    retain_where(&mut tickets, &selected_rows);
+    let chosen = |row: &RecipientOutcome| {
+        selected(row.outcome, row.is_notification) && settings.window.selects(row, settings.by)
+    };
+    let (rows, mut tickets, deliveries, export) = if settings.tickets.joins_export() {
+        // The join looks at every row at once.
+        let mut rows = loaded.pool.install(|| outcomes_where(&loaded.log, keep));
+        let assignment = settings.tickets.assign(&rows);
+        let mut tickets = assignment.rows;
+        let mut deliveries = Vec::new();
+        // Rows are large and many: they are filtered in place rather than
+        // moved into new vectors, which costs fresh memory at each step.
+        let selected_rows: Vec<bool> = rows
+            .iter()
+            .zip(&tickets)
+            .map(|(r, ticket)| {
+                deliveries.extend(Delivery::from_row(r, ticket.ticket()));
+                chosen(r)
+            })
+            .collect();
+        retain_where(&mut rows, &selected_rows);
+        retain_where(&mut tickets, &selected_rows);
+        (rows, tickets, deliveries, assignment.export)
+    } else {
+        let (rows, tickets, deliveries) = loaded
+            .pool
+            .install(|| rows_by_pattern(&loaded.log, settings, keep, chosen));
+        (rows, tickets, deliveries, None)
+    };
     let mut findings = loaded
         .pool
         .install(|| Finding::classify_all(rows, &settings.classifier));
@@ -373,10 +386,53 @@ pub fn select_with_tickets(loaded: &Loaded, settings: &Settings) -> Selection {
     retain_where(&mut findings, &matching);
     retain_where(&mut tickets, &matching);
     Selection {
-        tickets: settings.tickets.meta(assignment.export, &tickets),
+        tickets: settings.tickets.meta(export, &tickets),
         findings,
         deliveries,
     }
+}
+
+/// The rows `chosen` of those `keep` builds, with the tickets the patterns
+/// find in them, and the deliveries that carry a ticket among all of them.
+///
+/// Each row is made, looked at and, unless chosen, dropped at once: a
+/// ticket report over a whole log sees every delivered recipient, and
+/// holding all of their rows at the same time (about half a kilobyte
+/// each) doubled the memory of the log's records. Rows are made in
+/// batches in parallel and come out in report order.
+fn rows_by_pattern(
+    log: &PartialLog,
+    settings: &Settings,
+    keep: impl Fn(Outcome, bool) -> bool + Sync,
+    chosen: impl Fn(&RecipientOutcome) -> bool + Sync,
+) -> (Vec<RecipientOutcome>, Vec<RowTicket>, Vec<Delivery>) {
+    const BATCH: usize = 4096;
+    let index = OutcomeIndex::new(log, keep);
+    let batches: Vec<_> = (0..index.len().div_ceil(BATCH))
+        .into_par_iter()
+        .map(|batch| {
+            let mut rows = Vec::new();
+            let mut tickets = Vec::new();
+            let mut deliveries = Vec::new();
+            for at in batch * BATCH..((batch + 1) * BATCH).min(index.len()) {
+                let row = index.row(at);
+                let ticket = (settings.tickets.extractor.ticket_of(&row)).unwrap_or_default();
+                deliveries.extend(Delivery::from_row(&row, ticket.ticket()));
+                if chosen(&row) {
+                    rows.push(row);
+                    tickets.push(ticket);
+                }
+            }
+            (rows, tickets, deliveries)
+        })
+        .collect();
+    let mut all = (Vec::new(), Vec::new(), Vec::new());
+    for (rows, tickets, deliveries) in batches {
+        all.0.extend(rows);
+        all.1.extend(tickets);
+        all.2.extend(deliveries);
+    }
+    all
 }
 
 /// The rows of a report, classified: made when they are written, from
