@@ -376,11 +376,11 @@ impl PartialLog {
         let mut linked: FxHashSet<&[u8]> = FxHashSet::default();
         for record in self.messages.values().flatten() {
             linked.extend(record.next_hops().map(|(id, ..)| id.as_bytes()));
-            linked.extend(record.notifications.iter().map(|(_, id)| id.as_bytes()));
+            linked.extend(record.notifications.iter().map(|n| n.queue_id.as_bytes()));
         }
         for handoff in self.dropped.handoffs.iter() {
             linked.extend(handoff.next_hops().map(|(id, ..)| id.as_bytes()));
-            linked.extend(handoff.notifications().map(|(_, id)| id.as_bytes()));
+            linked.extend(handoff.notifications().map(|(_, id, _)| id.as_bytes()));
         }
         self.dropped
             .markers
