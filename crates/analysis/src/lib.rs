@@ -59,7 +59,8 @@ pub use crate::partial::{
     LineSample, PartialLog, RejectionRecord, Retention, UNRECOGNISED_SAMPLES,
 };
 pub use crate::record::{
-    Failure, Frozen, Handoff, MessageKey, MessageRecord, QueueState, RecipientRecord, Terminal,
+    CausedNotification, Failure, Frozen, Handoff, MessageKey, MessageRecord, QueueState,
+    RecipientRecord, Terminal,
 };
 pub use crate::scan::{
     PartialScanError, Progress, ScanOptions, map_chunks, scan_bytes, scan_reader, take_partial,

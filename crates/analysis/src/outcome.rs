@@ -513,8 +513,9 @@ struct RowContext<'a> {
 /// Links between records: notifications, and hops through content
 /// filters, relays and aliases (`queued as X`, `id=X`, `forwarded as X`).
 struct HopLinks<'a> {
-    /// Keys of records that are notifications about another record.
-    notifications: HashSet<&'a [u8]>,
+    /// Records that are notifications about another record: of a reused
+    /// queue id, only the use that was the notification.
+    notifications: HashSet<Segment<'a>>,
     /// (key, segment) → the key of the upstream entry it continues, and
     /// what the rows take from that entry.
     upstream: HashMap<Segment<'a>, (&'a [u8], Origin<'a>)>,
@@ -550,7 +551,7 @@ impl<'a> HopLinks<'a> {
         let mut wanted: HashSet<&'a [u8]> = HashSet::default();
         for &(_, records) in entries {
             for record in records {
-                wanted.extend(record.notifications.iter().map(|(_, id)| id.as_bytes()));
+                wanted.extend(record.notifications.iter().map(|n| n.queue_id.as_bytes()));
                 let next_hops = record
                     .recipients
                     .iter()
@@ -559,7 +560,7 @@ impl<'a> HopLinks<'a> {
             }
         }
         for &handoff in handoffs {
-            wanted.extend(handoff.notifications().map(|(_, id)| id.as_bytes()));
+            wanted.extend(handoff.notifications().map(|(_, id, _)| id.as_bytes()));
             wanted.extend(handoff.next_hops().map(|(id, ..)| id.as_bytes()));
         }
         let mut by_queue_id: HashMap<&'a [u8], Vec<Candidate<'a>>> = HashMap::default();
@@ -604,12 +605,13 @@ impl<'a> HopLinks<'a> {
         for &(key, records) in entries {
             let prefix = key_prefix(key);
             for (segment, record) in records.iter().enumerate() {
-                for (_, notification) in &record.notifications {
-                    if let Some(found) =
-                        find_hop(&by_queue_id, prefix, notification, Reach::SameHost)
-                    {
-                        links.notifications.insert(found.key);
-                    }
+                for notification in &record.notifications {
+                    links.mark(
+                        &by_queue_id,
+                        prefix,
+                        notification.queue_id.as_bstr(),
+                        notification.at,
+                    );
                 }
                 for (index, recipient) in record.recipients.iter().enumerate() {
                     let Some(terminal) = &recipient.terminal else {
@@ -637,11 +639,8 @@ impl<'a> HopLinks<'a> {
         }
         for &handoff in handoffs {
             let key = handoff.key();
-            for (_, notification) in handoff.notifications() {
-                let prefix = key_prefix(key);
-                if let Some(found) = find_hop(&by_queue_id, prefix, notification, Reach::SameHost) {
-                    links.notifications.insert(found.key);
-                }
+            for (_, notification, at) in handoff.notifications() {
+                links.mark(&by_queue_id, key_prefix(key), notification, at);
             }
             for (next, at, same_host) in handoff.next_hops() {
                 let origin = Origin::of_handoff(handoff);
@@ -660,12 +659,34 @@ impl<'a> HopLinks<'a> {
         record: &MessageRecord,
     ) -> RowContext<'s> {
         RowContext {
-            is_notification: record.is_notification() || self.notifications.contains(key),
+            is_notification: record.is_notification()
+                || self.notifications.contains(&(key, segment)),
             upstream: self
                 .upstream
                 .get(&(key, segment))
                 .map(|&(_, origin)| origin),
             handed_over: self.handed_over.get(&(key, segment)),
+        }
+    }
+
+    /// Marks as a notification the entry `notification` that an entry of
+    /// the host and instance `prefix` logged as its notification at `at`.
+    fn mark(
+        &mut self,
+        by_queue_id: &HashMap<&'a [u8], Vec<Candidate<'a>>>,
+        prefix: &[u8],
+        notification: &BStr,
+        at: DateTime<Utc>,
+    ) {
+        // Made by the host's own bounce daemon: on the same host.
+        let Some(candidate) = find_hop(by_queue_id, prefix, notification, Reach::SameHost) else {
+            return;
+        };
+        // Postfix queues a notification as it logs it, under a short id
+        // that may be reused: only the use alive then is the notification,
+        // not every use of the id. A dropped one has no row to mark.
+        if let Some(AliveSegment::Kept(segment)) = candidate.alive_at(prefix, at) {
+            self.notifications.insert((candidate.key, segment));
         }
     }
 
@@ -683,41 +704,19 @@ impl<'a> HopLinks<'a> {
         let Some(candidate) = find_hop(by_queue_id, key_prefix(key), next, reach) else {
             return false;
         };
-        let (found, found_records) = (candidate.key, candidate.records);
+        let found = candidate.key;
         if found == key {
             return false;
         }
         // A short Postfix id may have been reused: the downstream entry is
-        // the segment alive at the handoff (its lines around `at`, give or
-        // take the clocks' skew) that was opened nearest to it, as the next
-        // hop queues the message just before the delivery is logged. A
-        // segment that ended before (an earlier use of the id) or began
-        // after (a later one) is not it, whatever else the input holds.
-        let margin = if key_prefix(found) == key_prefix(key) {
-            SAME_HOST_HOP_MARGIN
-        } else {
-            HOST_CLOCK_SKEW
-        };
-        // A dropped segment (a marker) is a candidate as much as a kept one:
-        // with everything kept it would be there. Ties go to the segment
-        // that began first, the order of a key's segments.
-        let kept = found_records
-            .iter()
-            .enumerate()
-            .map(|(segment, d)| (Some(segment), d.first_seen, d.last_seen));
-        let dropped = (candidate.dropped.iter()).map(|&(first, last)| (None, first, last));
-        let nearest = kept
-            .chain(dropped)
-            .filter(|&(_, first, last)| {
-                first <= later_by(at, margin) && last >= earlier_by(at, margin)
-            })
-            .min_by_key(|&(_, first, _)| ((first - at).abs(), first));
-        let down_segment = match nearest {
+        // the segment alive at the handoff, as the next hop queues the
+        // message just before the delivery is logged.
+        let down_segment = match candidate.alive_at(key_prefix(key), at) {
             None => return false,
             // Handed to an entry dropped for having no row: the recipient
             // is that entry's, which reports nothing.
-            Some((None, ..)) => return true,
-            Some((Some(segment), ..)) => segment,
+            Some(AliveSegment::Dropped) => return true,
+            Some(AliveSegment::Kept(segment)) => segment,
         };
         // When two entries hand over to the same one, the first key wins,
         // whatever order they are linked in.
@@ -729,6 +728,44 @@ impl<'a> HopLinks<'a> {
             *upstream = (key, origin);
         }
         true
+    }
+}
+
+/// The use of a reused queue id a link leads to.
+enum AliveSegment {
+    /// That index of the candidate's records.
+    Kept(usize),
+    /// One the retention dropped ([`HopMarker`]).
+    Dropped,
+}
+
+impl Candidate<'_> {
+    /// The segment of this entry that a link made at `at` by an entry of
+    /// the host and instance `prefix` leads to: the one alive then (its
+    /// lines around `at`, give or take the clocks' skew) that was opened
+    /// nearest to it, as the linked entry is queued just before the line
+    /// that links to it. A segment that ended before (an earlier use of
+    /// the id) or began after (a later one) is not it, whatever else the
+    /// input holds.
+    fn alive_at(&self, prefix: &[u8], at: DateTime<Utc>) -> Option<AliveSegment> {
+        let margin = if key_prefix(self.key) == prefix {
+            SAME_HOST_HOP_MARGIN
+        } else {
+            HOST_CLOCK_SKEW
+        };
+        // A dropped segment (a marker) is a candidate as much as a kept one:
+        // with everything kept it would be there. Ties go to the segment
+        // that began first, the order of a key's segments.
+        let kept = (self.records.iter().enumerate())
+            .map(|(segment, d)| (AliveSegment::Kept(segment), d.first_seen, d.last_seen));
+        let dropped =
+            (self.dropped.iter()).map(|&(first, last)| (AliveSegment::Dropped, first, last));
+        kept.chain(dropped)
+            .filter(|&(_, first, last)| {
+                first <= later_by(at, margin) && last >= earlier_by(at, margin)
+            })
+            .min_by_key(|&(_, first, _)| ((first - at).abs(), first))
+            .map(|(segment, ..)| segment)
     }
 }
 

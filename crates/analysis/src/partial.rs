@@ -376,11 +376,11 @@ impl PartialLog {
         let mut linked: FxHashSet<&[u8]> = FxHashSet::default();
         for record in self.messages.values().flatten() {
             linked.extend(record.next_hops().map(|(id, ..)| id.as_bytes()));
-            linked.extend(record.notifications.iter().map(|(_, id)| id.as_bytes()));
+            linked.extend(record.notifications.iter().map(|n| n.queue_id.as_bytes()));
         }
         for handoff in self.dropped.handoffs.iter() {
             linked.extend(handoff.next_hops().map(|(id, ..)| id.as_bytes()));
-            linked.extend(handoff.notifications().map(|(_, id)| id.as_bytes()));
+            linked.extend(handoff.notifications().map(|(_, id, _)| id.as_bytes()));
         }
         self.dropped
             .markers
@@ -449,7 +449,7 @@ impl PartialLog {
             match self.messages.entry_ref(scratch.as_slice()) {
                 EntryRef::Occupied(mut entry) => {
                     let records = entry.get_mut();
-                    if records.last().expect("never empty").queue.closed {
+                    if begins_new_use(records.last().expect("never empty"), event) {
                         records.push(MessageRecord::new(event.mta, event.at));
                     }
                     let current = records.last_mut().expect("never empty");
@@ -668,14 +668,35 @@ fn is_whole(record: &MessageRecord, whole_after: DateTime<Utc>) -> bool {
     record.first_seen >= whole_after && record.opened_at.is_some_and(|at| at >= whole_after)
 }
 
+/// True when `event`, a line with the key of the entry whose latest use
+/// is `last`, is a line of a new use of the queue id.
+///
+/// After its queue file was removed the id is free for another message.
+/// Postfix also begins every entry with the line that opens it (smtpd
+/// `client=`, pickup `uid=`): one for an entry still open means that the
+/// earlier use's `removed` line is missing (lost, or cut out of the log)
+/// and the id was reused. Taking the new message's lines for the old one's
+/// would mix two messages, and make the result depend on where the input
+/// is cut into chunks: a chunk that holds the new use only judges it whole
+/// ([`WHOLE_ENTRY_MARGIN`]). Exim, which logs lines before `<=` and does
+/// not reuse ids, is left to `Completed`.
+#[inline]
+fn begins_new_use(last: &MessageRecord, event: &Event<'_>) -> bool {
+    last.queue.closed || (event.mta == Mta::Postfix && event.opens_entry())
+}
+
 /// Appends the later segments of one key to the earlier ones: the last
-/// earlier segment continues into the first later one unless its queue file
-/// had been removed (then the id was reused for a new message).
+/// earlier segment continues into the first later one unless the first
+/// later one is a new use of the queue id, as [`begins_new_use`] tells it
+/// line by line: its queue file had been removed, or it is a Postfix entry
+/// opened in the later stretch (a segment there has its opening line
+/// first, or none).
 fn join_segments(earlier: &mut Vec<MessageRecord>, later: Vec<MessageRecord>) {
     let mut later = later.into_iter();
     if let Some(first) = later.next() {
         let last = earlier.last_mut().expect("never empty");
-        if last.queue.closed {
+        let opened_later = first.mta == Mta::Postfix && first.opened_at.is_some();
+        if last.queue.closed || opened_later {
             earlier.push(first);
         } else {
             last.absorb(first);

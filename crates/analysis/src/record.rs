@@ -43,6 +43,10 @@ pub struct Handoff {
 /// handoff time's seconds (8) and nanoseconds (4), and the same-host flag.
 const HOP_FIXED_LEN: usize = 13;
 
+/// The bytes of a notification in a [`Handoff`] before its queue id: its
+/// kind, and the time's seconds (8) and nanoseconds (4).
+const NOTIFICATION_FIXED_LEN: usize = 13;
+
 impl Handoff {
     /// Packs the facts of the entry under `key`.
     pub(crate) fn new<'a>(
@@ -50,7 +54,7 @@ impl Handoff {
         received_at: Option<DateTime<Utc>>,
         texts: [Option<&BStr>; 3],
         next_hops: impl Iterator<Item = (&'a BStr, DateTime<Utc>, bool)> + Clone,
-        notifications: impl Iterator<Item = (NotificationKind, &'a BStr)> + Clone,
+        notifications: impl Iterator<Item = (NotificationKind, &'a BStr, DateTime<Utc>)> + Clone,
     ) -> Handoff {
         // Sized exactly first: the block is boxed as it is, and growing it
         // meant a reallocation and a copy for nearly every handoff.
@@ -69,7 +73,7 @@ impl Handoff {
             + len_of_len(notification_count)
             + notifications
                 .clone()
-                .map(|(_, id)| 1 + packed_len(id.len()))
+                .map(|(_, id, _)| NOTIFICATION_FIXED_LEN + packed_len(id.len()))
                 .sum::<usize>();
         let mut packed = Vec::with_capacity(size);
         put_bytes(&mut packed, key);
@@ -90,12 +94,14 @@ impl Handoff {
             put_bytes(&mut packed, queue_id);
         }
         put_len(&mut packed, notification_count);
-        for (kind, queue_id) in notifications {
+        for (kind, queue_id, at) in notifications {
             packed.push(match kind {
                 NotificationKind::NonDelivery => 0,
                 NotificationKind::Delay => 1,
                 NotificationKind::Success => 2,
             });
+            packed.extend_from_slice(&at.timestamp().to_le_bytes());
+            packed.extend_from_slice(&at.timestamp_subsec_nanos().to_le_bytes());
             put_bytes(&mut packed, queue_id);
         }
         debug_assert_eq!(packed.len(), size);
@@ -139,8 +145,9 @@ impl Handoff {
         })
     }
 
-    /// Notifications the entry caused, as in [`MessageRecord::notifications`].
-    pub fn notifications(&self) -> impl Iterator<Item = (NotificationKind, &BStr)> {
+    /// Notifications the entry caused, as in [`MessageRecord::notifications`]:
+    /// each one's kind, queue id, and when the entry logged it.
+    pub fn notifications(&self) -> impl Iterator<Item = (NotificationKind, &BStr, DateTime<Utc>)> {
         let mut reader = self.after_texts();
         for _ in 0..reader.len() {
             reader.array::<HOP_FIXED_LEN>();
@@ -153,7 +160,10 @@ impl Handoff {
                 1 => NotificationKind::Delay,
                 _ => NotificationKind::Success,
             };
-            (kind, reader.bytes().as_bstr())
+            let secs = i64::from_le_bytes(reader.array());
+            let nanos = u32::from_le_bytes(reader.array());
+            let at = DateTime::from_timestamp(secs, nanos).expect("packed from a DateTime");
+            (kind, reader.bytes().as_bstr(), at)
         })
     }
 
@@ -175,7 +185,7 @@ impl Handoff {
                 return None;
             }
             *left -= 1;
-            reader.array::<1>();
+            reader.array::<NOTIFICATION_FIXED_LEN>();
             Some(reader.bytes().as_bstr())
         })
     }
@@ -405,6 +415,20 @@ pub(crate) fn split_key(key: &[u8]) -> (&BStr, &BStr) {
 /// The part of a key that names the host and instance.
 pub(crate) fn key_prefix(key: &[u8]) -> &[u8] {
     &key[..key.len() - split_key(key).1.len()]
+}
+
+/// A notification (bounce, delay warning, delivery status) that an entry
+/// caused, as the entry logged it (Postfix `sender non-delivery
+/// notification: QID`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CausedNotification {
+    /// Which kind.
+    pub kind: NotificationKind,
+    /// The notification's own queue id.
+    pub queue_id: BString,
+    /// When the entry logged it. The notification's entry is the use of
+    /// its queue id alive then: Postfix reuses short ids.
+    pub at: DateTime<Utc>,
 }
 
 /// One failed or deferred attempt's details.
@@ -734,8 +758,8 @@ pub struct MessageRecord {
     pub headers: Vec<(BString, BString)>,
     /// Recipients, in order of first appearance.
     pub recipients: Vec<RecipientRecord>,
-    /// Notifications generated about this message: (kind, queue id).
-    pub notifications: Vec<(NotificationKind, BString)>,
+    /// Notifications generated about this message.
+    pub notifications: Vec<CausedNotification>,
     /// Queue-level state.
     pub queue: QueueState,
 }
@@ -784,10 +808,11 @@ impl MessageRecord {
                 .recipient_mut(attempt.recipient, attempt.original_recipient)
                 .apply(event.at, attempt),
             EventKind::Lifecycle(lifecycle) => self.apply_lifecycle(event.at, lifecycle),
-            EventKind::Notification(notification) => self.notifications.push((
-                notification.kind,
-                notification.notification_queue_id.to_owned(),
-            )),
+            EventKind::Notification(notification) => self.notifications.push(CausedNotification {
+                kind: notification.kind,
+                queue_id: notification.notification_queue_id.to_owned(),
+                at: event.at,
+            }),
             EventKind::Rejected(_) => {
                 self.queue.rejected = self.queue.rejected.or(Some(event.at));
             }
@@ -1036,7 +1061,7 @@ impl MessageRecord {
             self.next_hops(),
             self.notifications
                 .iter()
-                .map(|(kind, id)| (*kind, id.as_bstr())),
+                .map(|n| (n.kind, n.queue_id.as_bstr(), n.at)),
         )
     }
 
@@ -1099,9 +1124,21 @@ mod tests {
             ]
             .into_iter(),
             [
-                (NotificationKind::Delay, b"AAA".as_bstr()),
-                (NotificationKind::NonDelivery, b"BBB".as_bstr()),
-                (NotificationKind::Success, b"CCC".as_bstr()),
+                (
+                    NotificationKind::Delay,
+                    b"AAA".as_bstr(),
+                    at(1_729_421_030, 0),
+                ),
+                (
+                    NotificationKind::NonDelivery,
+                    b"BBB".as_bstr(),
+                    at(-1, 999_999_999),
+                ),
+                (
+                    NotificationKind::Success,
+                    b"CCC".as_bstr(),
+                    at(1_729_421_090, 5),
+                ),
             ]
             .into_iter(),
         );
@@ -1120,9 +1157,21 @@ mod tests {
         assert_eq!(
             handoff.notifications().collect::<Vec<_>>(),
             [
-                (NotificationKind::Delay, b"AAA".as_bstr()),
-                (NotificationKind::NonDelivery, b"BBB".as_bstr()),
-                (NotificationKind::Success, b"CCC".as_bstr()),
+                (
+                    NotificationKind::Delay,
+                    b"AAA".as_bstr(),
+                    at(1_729_421_030, 0)
+                ),
+                (
+                    NotificationKind::NonDelivery,
+                    b"BBB".as_bstr(),
+                    at(-1, 999_999_999)
+                ),
+                (
+                    NotificationKind::Success,
+                    b"CCC".as_bstr(),
+                    at(1_729_421_090, 5)
+                ),
             ]
         );
         assert_eq!(

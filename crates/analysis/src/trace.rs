@@ -159,7 +159,7 @@ fn targets(record: &MessageRecord) -> impl Iterator<Item = Target<'_>> {
     let notifications = record
         .notifications
         .iter()
-        .map(|(_, id)| (id.as_bytes(), record.last_seen, true));
+        .map(|n| (n.queue_id.as_bytes(), n.at, true));
     let upstream = [&record.upstream_queue_id, &record.bounce_of]
         .into_iter()
         .flatten()

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use bstr::ByteSlice;
+
 use mailtrail_analysis::classify::Classifier;
 use mailtrail_analysis::incident::{IncidentOptions, find_incidents};
 use mailtrail_analysis::{
@@ -1018,4 +1020,171 @@ fn a_dropped_use_of_a_reused_id_is_still_the_nearest_next_hop() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].sender.as_ref().unwrap(), "carol@example.com");
     assert_eq!(rows[0].message_id.as_ref().unwrap(), "other@example.com");
+}
+
+/// A bounces at 09:00:01, and Postfix queues its non-delivery notification
+/// as 3C4D5E6F7A, which bounces too. At 15:00 it reuses 3C4D5E6F7A for
+/// carol's unrelated message, which bounces. Only the first use is a
+/// notification.
+const NOTIFICATION_ID_REUSED_LATER: &str = "\
+Oct 20 09:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 09:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 09:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 09:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 09:00:01 mx1 postfix/cleanup[101]: 3C4D5E6F7A: message-id=<20241020090001.3C4D5E6F7A@mx1.example.com>
+Oct 20 09:00:01 mx1 postfix/bounce[104]: 1A2B3C4D5E: sender non-delivery notification: 3C4D5E6F7A
+Oct 20 09:00:01 mx1 postfix/qmgr[102]: 3C4D5E6F7A: from=<>, size=2000, nrcpt=1 (queue active)
+Oct 20 09:00:01 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 09:00:02 mx1 postfix/smtp[103]: 3C4D5E6F7A: to=<alice@example.com>, relay=app.example.com[192.0.2.10]:25, delay=1, delays=0/0/0/1, dsn=5.0.0, status=bounced (host app.example.com[192.0.2.10] said: 550 5.0.0 Mailbox unavailable (in reply to RCPT TO command))
+Oct 20 09:00:02 mx1 postfix/qmgr[102]: 3C4D5E6F7A: removed
+Oct 20 15:00:00 mx1 postfix/smtpd[200]: 3C4D5E6F7A: client=other.example.com[192.0.2.11]
+Oct 20 15:00:00 mx1 postfix/cleanup[201]: 3C4D5E6F7A: message-id=<other@example.com>
+Oct 20 15:00:00 mx1 postfix/qmgr[202]: 3C4D5E6F7A: from=<carol@example.com>, size=99, nrcpt=1 (queue active)
+Oct 20 15:00:01 mx1 postfix/smtp[205]: 3C4D5E6F7A: to=<dan@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 15:00:01 mx1 postfix/qmgr[202]: 3C4D5E6F7A: removed
+";
+
+/// The same id used the other way round: carol's unrelated message bounces
+/// at 03:00, and at 09:00 Postfix reuses 3C4D5E6F7A for the notification
+/// of A, a message delayed then delivered, which bounces.
+const NOTIFICATION_ID_USED_EARLIER: &str = "\
+Oct 20 03:00:00 mx1 postfix/smtpd[200]: 3C4D5E6F7A: client=other.example.com[192.0.2.11]
+Oct 20 03:00:00 mx1 postfix/cleanup[201]: 3C4D5E6F7A: message-id=<other@example.com>
+Oct 20 03:00:00 mx1 postfix/qmgr[202]: 3C4D5E6F7A: from=<carol@example.com>, size=99, nrcpt=1 (queue active)
+Oct 20 03:00:01 mx1 postfix/smtp[205]: 3C4D5E6F7A: to=<dan@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 03:00:01 mx1 postfix/qmgr[202]: 3C4D5E6F7A: removed
+Oct 20 05:00:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 05:00:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 05:00:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 05:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=4.7.1, status=deferred (host mx.example.net[198.51.100.7] said: 450 4.7.1 Try again later (in reply to RCPT TO command))
+Oct 20 09:00:01 mx1 postfix/cleanup[101]: 3C4D5E6F7A: message-id=<20241020090001.3C4D5E6F7A@mx1.example.com>
+Oct 20 09:00:01 mx1 postfix/bounce[104]: 1A2B3C4D5E: sender delay notification: 3C4D5E6F7A
+Oct 20 09:00:01 mx1 postfix/qmgr[102]: 3C4D5E6F7A: from=<>, size=2000, nrcpt=1 (queue active)
+Oct 20 09:00:02 mx1 postfix/smtp[103]: 3C4D5E6F7A: to=<alice@example.com>, relay=app.example.com[192.0.2.10]:25, delay=1, delays=0/0/0/1, dsn=5.0.0, status=bounced (host app.example.com[192.0.2.10] said: 550 5.0.0 Mailbox unavailable (in reply to RCPT TO command))
+Oct 20 09:00:02 mx1 postfix/qmgr[102]: 3C4D5E6F7A: removed
+Oct 20 10:00:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=18001, delays=18000/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 10:00:01 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+";
+
+/// A notification is marked as such through the entry that caused it, and
+/// of a reused queue id only the use alive when the notification was made
+/// is it: the other use is the sender's own mail, with everything kept as
+/// with any retention and window.
+#[test]
+fn only_the_use_of_a_reused_id_alive_at_the_notification_is_marked() {
+    let hours = |since, until| Window {
+        since: Some(at(20, since)),
+        until: Some(at(20, until)),
+    };
+    for log in [NOTIFICATION_ID_REUSED_LATER, NOTIFICATION_ID_USED_EARLIER] {
+        let rows = undelivered_rows(&scan_text(log, Retention::Everything));
+        // alice gets the notification; dan was carol's recipient.
+        let marks: Vec<(&[u8], bool)> = rows
+            .iter()
+            .filter(|row| row.queue_id == "3C4D5E6F7A")
+            .map(|row| (row.recipient.as_slice(), row.is_notification))
+            .collect();
+        assert_eq!(marks.len(), 2, "{rows:?}");
+        for (recipient, is_notification) in marks {
+            assert_eq!(
+                is_notification,
+                recipient == b"alice@example.com",
+                "{}: {rows:?}",
+                recipient.as_bstr()
+            );
+        }
+        let mut compared = 0;
+        for window in [
+            Window::default(),
+            hours(2, 4),
+            hours(8, 11),
+            hours(14, 16),
+            hours(12, 23),
+        ] {
+            for by in [WindowBy::Received, WindowBy::Failure] {
+                let wanted = Outcome::UNDELIVERED.into_iter().collect();
+                compared += agrees_with_everything(log, wanted, window, by);
+                compared += agrees_with_everything(log, OutcomeSet::ALL, window, by);
+            }
+        }
+        assert!(compared > 0);
+    }
+}
+
+/// Damaged input: the `removed` lines of alice's deferred 6B7C8D9E01 and
+/// of grace's 7C8D9E0F12, whose recipient was never logged, are lost; at
+/// 10:00 Postfix reuses the ids for carol's and heidi's messages, which are
+/// delivered and removed. In between, an unrelated message is delivered.
+const REUSED_WITHOUT_REMOVED: &str = "\
+Oct 20 08:59:00 mx1 postfix/pickup[99]: 7C8D9E0F12: uid=1000 from=<grace@example.com>
+Oct 20 08:59:00 mx1 postfix/cleanup[101]: 7C8D9E0F12: message-id=<m0@example.com>
+Oct 20 08:59:00 mx1 postfix/qmgr[102]: 7C8D9E0F12: from=<grace@example.com>, size=500, nrcpt=1 (queue active)
+Oct 20 09:00:00 mx1 postfix/smtpd[100]: 6B7C8D9E01: client=app.example.com[192.0.2.10]
+Oct 20 09:00:00 mx1 postfix/cleanup[101]: 6B7C8D9E01: message-id=<m1@example.com>
+Oct 20 09:00:00 mx1 postfix/qmgr[102]: 6B7C8D9E01: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 09:00:01 mx1 postfix/smtp[103]: 6B7C8D9E01: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=4.7.1, status=deferred (host mx.example.net[198.51.100.7] said: 450 4.7.1 Try again later (in reply to RCPT TO command))
+Oct 20 09:40:00 mx1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 09:40:00 mx1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m2@example.com>
+Oct 20 09:40:00 mx1 postfix/qmgr[102]: 1A2B3C4D5E: from=<erin@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 09:40:01 mx1 postfix/smtp[103]: 1A2B3C4D5E: to=<frank@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 09:40:01 mx1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 10:00:00 mx1 postfix/smtpd[104]: 6B7C8D9E01: client=other.example.com[192.0.2.11]
+Oct 20 10:00:00 mx1 postfix/cleanup[101]: 6B7C8D9E01: message-id=<other@example.com>
+Oct 20 10:00:00 mx1 postfix/qmgr[102]: 6B7C8D9E01: from=<carol@example.com>, size=99, nrcpt=1 (queue active)
+Oct 20 10:00:01 mx1 postfix/smtp[105]: 6B7C8D9E01: to=<dan@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 10:00:01 mx1 postfix/qmgr[102]: 6B7C8D9E01: removed
+Oct 20 10:00:02 mx1 postfix/pickup[99]: 7C8D9E0F12: uid=1001 from=<heidi@example.com>
+Oct 20 10:00:02 mx1 postfix/cleanup[101]: 7C8D9E0F12: message-id=<m3@example.com>
+Oct 20 10:00:02 mx1 postfix/qmgr[102]: 7C8D9E0F12: from=<heidi@example.com>, size=500, nrcpt=1 (queue active)
+Oct 20 10:00:03 mx1 postfix/local[106]: 7C8D9E0F12: to=<ivan@mx1.example.com>, relay=local, delay=1, delays=0.1/0/0/0.9, dsn=2.0.0, status=sent (delivered to mailbox)
+Oct 20 10:00:03 mx1 postfix/qmgr[102]: 7C8D9E0F12: removed
+";
+
+/// An entry never closed (its `removed` lost, then its id reused) is the
+/// same whether the input is read in one stretch or in chunks that are
+/// merged, wherever the chunks are cut, and whatever the retention drops.
+#[test]
+fn an_entry_never_closed_is_the_same_in_chunks_as_in_one_stretch() {
+    let log = REUSED_WITHOUT_REMOVED;
+    let everything = scan_text(log, Retention::Everything);
+    // The new uses are messages of their own, not more of the old ones,
+    // which are left pending.
+    let all = outcomes(&everything);
+    for (recipient, sender, outcome) in [
+        ("dan@example.net", "carol@example.com", Outcome::Delivered),
+        (
+            "ivan@mx1.example.com",
+            "heidi@example.com",
+            Outcome::Delivered,
+        ),
+        ("bob@example.net", "alice@example.com", Outcome::Pending),
+    ] {
+        let row = all.iter().find(|r| r.recipient == recipient);
+        let row = row.unwrap_or_else(|| panic!("{recipient}: {all:?}"));
+        assert_eq!(row.sender.as_ref().unwrap(), sender, "{row:?}");
+        assert_eq!(row.outcome, outcome, "{row:?}");
+    }
+    for wanted in [
+        Outcome::UNDELIVERED.into_iter().collect(),
+        OutcomeSet::ALL,
+        OutcomeSet::NONE,
+    ] {
+        let retention = Retention::outcomes(wanted);
+        let rows = |log: &PartialLog| outcomes_where(log, |outcome, _| wanted.contains(outcome));
+        let sequential = scan_text_in_chunks(log, 1 << 30, retention);
+        assert_eq!(rows(&sequential), rows(&everything), "{wanted:?}");
+        for chunk_size in 1..log.len() + 1 {
+            let chunked = scan_text_in_chunks(log, chunk_size, retention);
+            assert_eq!(
+                rows(&chunked),
+                rows(&sequential),
+                "{wanted:?}, chunk size {chunk_size}"
+            );
+            assert_eq!(
+                records(&chunked),
+                records(&sequential),
+                "{wanted:?}, chunk size {chunk_size}"
+            );
+        }
+    }
 }
