@@ -6,6 +6,7 @@ use hashbrown::hash_map::EntryRef;
 use mailtrail_parse::{
     ClockStats, Event, EventKind, LineCounts, Mta, Parsed, RejectStage, SmtpReply,
 };
+use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
 use crate::outcome::{Outcome, OutcomeSet, Window, WindowBy, finished_record_matters};
@@ -210,10 +211,12 @@ impl Handoffs {
         self.0.extend(later.0);
     }
 
-    fn retain(&mut self, mut keep: impl FnMut(&Handoff) -> bool) {
-        for segment in &mut self.0 {
-            segment.retain(&mut keep);
-        }
+    /// Keeps the handoffs for which `keep` holds, the segments in parallel
+    /// on the current rayon pool.
+    fn retain(&mut self, keep: impl Fn(&Handoff) -> bool + Sync) {
+        self.0
+            .par_iter_mut()
+            .for_each(|segment| segment.retain(|handoff| keep(handoff)));
         self.0.retain(|segment| !segment.is_empty());
     }
 
@@ -348,17 +351,34 @@ impl PartialLog {
     }
 
     /// Drops the finished entries the retention does not keep. Run once
-    /// every stretch has been merged: only then is every entry whole.
+    /// every stretch has been merged: only then is every entry whole. Runs
+    /// on the current rayon pool.
     pub fn settle(&mut self) {
         let retention = self.retention;
         if retention == Retention::Everything {
             return;
         }
+        // Judged in parallel first: most entries left are kept whole, and
+        // judging them costs more than dropping the others, which is done
+        // in order (what is kept of them goes to `dropped`).
+        let entries: Vec<(&MessageKey, &Vec<MessageRecord>)> = self.messages.iter().collect();
+        let judged: Vec<MessageKey> = entries
+            .par_iter()
+            .filter(|(_, records)| {
+                records
+                    .iter()
+                    .any(|record| !matches!(retention.decide(record), Keep::Whole))
+            })
+            .map(|(key, _)| (*key).clone())
+            .collect();
         let dropped = &mut self.dropped;
-        self.messages.retain(|key, records| {
-            records.retain(|record| retention.keeps(record, key, dropped));
-            !records.is_empty()
-        });
+        for key in judged {
+            let records = self.messages.get_mut(&key).expect("judged from the map");
+            records.retain(|record| retention.keeps(record, &key, dropped));
+            if records.is_empty() {
+                self.messages.remove(&key);
+            }
+        }
         self.unsettled = Vec::new();
         // Every input is in: a handoff whose next hops are not among the
         // entries kept has no row to lend its facts to.

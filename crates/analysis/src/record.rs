@@ -14,6 +14,7 @@ use mailtrail_parse::{
     Attempt, AttemptStatus, Event, EventKind, Lifecycle, Mta, NotificationKind, Reception,
     SmtpReply,
 };
+use rayon::prelude::*;
 
 /// Identifies a queue entry: the host (and Postfix instance) that wrote it
 /// and its queue id. Queue ids are only unique per host.
@@ -287,38 +288,51 @@ impl HopMarkers {
 
     /// Every marker, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = HopMarker<'_>> {
-        self.0.iter().flat_map(|block| {
-            let mut reader = PackedReader(block);
-            std::iter::from_fn(move || {
-                if reader.0.is_empty() {
-                    return None;
-                }
-                let key = reader.bytes();
-                let secs = i64::from_le_bytes(reader.array());
-                let nanos = reader.len() as u32;
-                let first_seen =
-                    DateTime::from_timestamp(secs, nanos).expect("packed from a DateTime");
-                let secs = secs + reader.len() as i64;
-                let nanos = reader.len() as u32;
-                let last_seen =
-                    DateTime::from_timestamp(secs, nanos).expect("packed from a DateTime");
-                Some(HopMarker {
-                    key,
-                    first_seen,
-                    last_seen,
-                })
-            })
-        })
+        self.0.iter().flat_map(|block| markers_in(block))
     }
 
-    /// Keeps only the markers for which `keep` holds, packed anew.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&HopMarker<'_>) -> bool) {
-        let mut kept = HopMarkers::default();
-        for marker in self.iter().filter(|m| keep(m)) {
-            kept.push(marker.key, marker.first_seen, marker.last_seen);
+    /// Keeps only the markers for which `keep` holds, packed anew. The
+    /// blocks are read in parallel on the current rayon pool: a log's
+    /// markers are hundreds of thousands, and few of them are kept.
+    pub(crate) fn retain(&mut self, keep: impl Fn(&HopMarker<'_>) -> bool + Sync) {
+        let kept: Vec<HopMarkers> = self
+            .0
+            .par_iter()
+            .map(|block| {
+                let mut kept = HopMarkers::default();
+                for marker in markers_in(block).filter(|m| keep(m)) {
+                    kept.push(marker.key, marker.first_seen, marker.last_seen);
+                }
+                kept
+            })
+            .collect();
+        *self = HopMarkers::default();
+        for part in kept {
+            self.append(part);
         }
-        *self = kept;
     }
+}
+
+/// The markers packed in one block of [`HopMarkers`].
+fn markers_in(block: &[u8]) -> impl Iterator<Item = HopMarker<'_>> {
+    let mut reader = PackedReader(block);
+    std::iter::from_fn(move || {
+        if reader.0.is_empty() {
+            return None;
+        }
+        let key = reader.bytes();
+        let secs = i64::from_le_bytes(reader.array());
+        let nanos = reader.len() as u32;
+        let first_seen = DateTime::from_timestamp(secs, nanos).expect("packed from a DateTime");
+        let secs = secs + reader.len() as i64;
+        let nanos = reader.len() as u32;
+        let last_seen = DateTime::from_timestamp(secs, nanos).expect("packed from a DateTime");
+        Some(HopMarker {
+            key,
+            first_seen,
+            last_seen,
+        })
+    })
 }
 
 /// Appends a length as a base-128 varint: one byte for the short strings

@@ -288,7 +288,7 @@ pub fn load_with_digest(
         .map(|s| s.log)
         .reduce(PartialLog::merge)
         .unwrap_or_default();
-    log.settle();
+    pool.install(|| log.settle());
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
