@@ -602,16 +602,22 @@ impl<'a> HopLinks<'a> {
             // one host whose next hops are elsewhere.
             return links;
         }
-        for &(key, records) in entries {
+        // Found in parallel, as a list of what to record in the order the
+        // entries and handoffs come in, then recorded in that order: finding
+        // the segment a link lands on is most of the work, and recording
+        // in order keeps the result the same on any number of threads.
+        let from_entries = entries.par_iter().flat_map_iter(|&(key, records)| {
             let prefix = key_prefix(key);
+            let mut events = Vec::new();
             for (segment, record) in records.iter().enumerate() {
                 for notification in &record.notifications {
-                    links.mark(
+                    let marked = notification_of(
                         &by_queue_id,
                         prefix,
                         notification.queue_id.as_bstr(),
                         notification.at,
                     );
+                    events.extend(marked.map(LinkEvent::Notification));
                 }
                 for (index, recipient) in record.recipients.iter().enumerate() {
                     let Some(terminal) = &recipient.terminal else {
@@ -620,32 +626,56 @@ impl<'a> HopLinks<'a> {
                     let Some(next) = &terminal.next_queue_id else {
                         continue;
                     };
-                    if links.link(
-                        &by_queue_id,
-                        key,
-                        Origin::of_record(record),
-                        next.as_bstr(),
-                        terminal.at,
-                        Reach::of_handoff(terminal.to_same_host()),
-                    ) {
-                        links
-                            .handed_over
-                            .entry((key, segment))
-                            .or_default()
-                            .push(index);
+                    let reach = Reach::of_handoff(terminal.to_same_host());
+                    match next_hop_of(&by_queue_id, key, next.as_bstr(), terminal.at, reach) {
+                        NextHop::Absent => continue,
+                        NextHop::Dropped => {}
+                        NextHop::Kept(down) => events.push(LinkEvent::Upstream {
+                            down,
+                            key,
+                            origin: Origin::of_record(record),
+                        }),
                     }
+                    events.push(LinkEvent::HandedOver((key, segment), index));
                 }
             }
-        }
-        for &handoff in handoffs {
+            events
+        });
+        let from_handoffs = handoffs.par_iter().flat_map_iter(|&handoff| {
             let key = handoff.key();
-            for (_, notification, at) in handoff.notifications() {
-                links.mark(&by_queue_id, key_prefix(key), notification, at);
-            }
+            let mut events: Vec<LinkEvent<'a>> = handoff
+                .notifications()
+                .filter_map(|(_, notification, at)| {
+                    notification_of(&by_queue_id, key_prefix(key), notification, at)
+                })
+                .map(LinkEvent::Notification)
+                .collect();
             for (next, at, same_host) in handoff.next_hops() {
-                let origin = Origin::of_handoff(handoff);
                 let reach = Reach::of_handoff(same_host);
-                links.link(&by_queue_id, key, origin, next, at, reach);
+                if let NextHop::Kept(down) = next_hop_of(&by_queue_id, key, next, at, reach) {
+                    let origin = Origin::of_handoff(handoff);
+                    events.push(LinkEvent::Upstream { down, key, origin });
+                }
+            }
+            events
+        });
+        let events: Vec<LinkEvent<'a>> = from_entries.chain(from_handoffs).collect();
+        for event in events {
+            match event {
+                LinkEvent::Notification(segment) => {
+                    links.notifications.insert(segment);
+                }
+                LinkEvent::Upstream { down, key, origin } => {
+                    // When two entries hand over to the same one, the first
+                    // key wins, whatever order they are linked in.
+                    let upstream = links.upstream.entry(down).or_insert((key, origin));
+                    if key < upstream.0 {
+                        *upstream = (key, origin);
+                    }
+                }
+                LinkEvent::HandedOver(segment, index) => {
+                    links.handed_over.entry(segment).or_default().push(index);
+                }
             }
         }
         links
@@ -668,66 +698,74 @@ impl<'a> HopLinks<'a> {
             handed_over: self.handed_over.get(&(key, segment)),
         }
     }
+}
 
-    /// Marks as a notification the entry `notification` that an entry of
-    /// the host and instance `prefix` logged as its notification at `at`.
-    fn mark(
-        &mut self,
-        by_queue_id: &HashMap<&'a [u8], Vec<Candidate<'a>>>,
-        prefix: &[u8],
-        notification: &BStr,
-        at: DateTime<Utc>,
-    ) {
-        // Made by the host's own bounce daemon: on the same host.
-        let Some(candidate) = find_hop(by_queue_id, prefix, notification, Reach::SameHost) else {
-            return;
-        };
-        // Postfix queues a notification as it logs it, under a short id
-        // that may be reused: only the use alive then is the notification,
-        // not every use of the id. A dropped one has no row to mark.
-        if let Some(AliveSegment::Kept(segment)) = candidate.alive_at(prefix, at) {
-            self.notifications.insert((candidate.key, segment));
-        }
-    }
-
-    /// Links the entry `next` that `key` handed a recipient to at `at`, if
-    /// it is in the input, to `key`'s origin facts. True when linked.
-    fn link(
-        &mut self,
-        by_queue_id: &HashMap<&'a [u8], Vec<Candidate<'a>>>,
+/// What [`HopLinks::new`] records, found for one link at a time.
+enum LinkEvent<'a> {
+    /// This segment is a notification.
+    Notification(Segment<'a>),
+    /// The segment `down` continues the entry `key`, whose rows take
+    /// `origin`'s facts.
+    Upstream {
+        down: Segment<'a>,
         key: &'a [u8],
         origin: Origin<'a>,
-        next: &BStr,
-        at: DateTime<Utc>,
-        reach: Reach,
-    ) -> bool {
-        let Some(candidate) = find_hop(by_queue_id, key_prefix(key), next, reach) else {
-            return false;
-        };
-        let found = candidate.key;
-        if found == key {
-            return false;
-        }
-        // A short Postfix id may have been reused: the downstream entry is
-        // the segment alive at the handoff, as the next hop queues the
-        // message just before the delivery is logged.
-        let down_segment = match candidate.alive_at(key_prefix(key), at) {
-            None => return false,
-            // Handed to an entry dropped for having no row: the recipient
-            // is that entry's, which reports nothing.
-            Some(AliveSegment::Dropped) => return true,
-            Some(AliveSegment::Kept(segment)) => segment,
-        };
-        // When two entries hand over to the same one, the first key wins,
-        // whatever order they are linked in.
-        let upstream = self
-            .upstream
-            .entry((found, down_segment))
-            .or_insert((key, origin));
-        if key < upstream.0 {
-            *upstream = (key, origin);
-        }
-        true
+    },
+    /// This recipient of this segment was handed to an entry of the input.
+    HandedOver(Segment<'a>, usize),
+}
+
+/// Where a handoff's next hop is in the input.
+enum NextHop<'a> {
+    /// Not in the input (or the entry itself).
+    Absent,
+    /// An entry the retention dropped for having no row: the recipient is
+    /// that entry's, which reports nothing.
+    Dropped,
+    /// This segment of an entry of the input.
+    Kept(Segment<'a>),
+}
+
+/// The entry `next` that `key` handed a recipient to at `at`.
+fn next_hop_of<'a>(
+    by_queue_id: &HashMap<&'a [u8], Vec<Candidate<'a>>>,
+    key: &[u8],
+    next: &BStr,
+    at: DateTime<Utc>,
+    reach: Reach,
+) -> NextHop<'a> {
+    let Some(candidate) = find_hop(by_queue_id, key_prefix(key), next, reach) else {
+        return NextHop::Absent;
+    };
+    if candidate.key == key {
+        return NextHop::Absent;
+    }
+    // A short Postfix id may have been reused: the downstream entry is
+    // the segment alive at the handoff, as the next hop queues the
+    // message just before the delivery is logged.
+    match candidate.alive_at(key_prefix(key), at) {
+        None => NextHop::Absent,
+        Some(AliveSegment::Dropped) => NextHop::Dropped,
+        Some(AliveSegment::Kept(segment)) => NextHop::Kept((candidate.key, segment)),
+    }
+}
+
+/// The segment of the entry `notification` that an entry of the host and
+/// instance `prefix` logged as its notification at `at`, when it was kept.
+fn notification_of<'a>(
+    by_queue_id: &HashMap<&'a [u8], Vec<Candidate<'a>>>,
+    prefix: &[u8],
+    notification: &BStr,
+    at: DateTime<Utc>,
+) -> Option<Segment<'a>> {
+    // Made by the host's own bounce daemon: on the same host.
+    let candidate = find_hop(by_queue_id, prefix, notification, Reach::SameHost)?;
+    // Postfix queues a notification as it logs it, under a short id that
+    // may be reused: only the use alive then is the notification, not
+    // every use of the id. A dropped one has no row to mark.
+    match candidate.alive_at(prefix, at) {
+        Some(AliveSegment::Kept(segment)) => Some((candidate.key, segment)),
+        _ => None,
     }
 }
 
