@@ -7,12 +7,14 @@
 //! returns one [`Story`] per connected group; a [`LineMatcher`] then tells,
 //! line by line, which story a re-read line belongs to.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use bstr::{BStr, BString, ByteSlice};
 use chrono::{DateTime, Utc};
 use mailtrail_parse::{EventKind, Parsed};
 use memchr::memmem::Finder;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::partial::PartialLog;
 use crate::record::{MessageKey, MessageRecord, key_into, same_address, split_key};
@@ -106,20 +108,24 @@ fn record_matches(record: &MessageRecord, queue_id: &BStr, query: &str) -> bool 
 
 /// Entries whose queue id, Message-ID, sender or a recipient is `query`,
 /// plus every record of the (host, queue id) pairs in `also` (found by
-/// other means, e.g. a ticket). Sorted.
+/// other means, e.g. a ticket). Sorted. Every record of the log is looked
+/// at, in parallel on the current rayon pool.
 pub fn find_messages(log: &PartialLog, query: &str, also: &[(BString, BString)]) -> Vec<EntryRef> {
-    let mut found = BTreeSet::new();
-    for (key, records) in &log.messages {
-        let (host, queue_id) = split_key(key);
-        let extra = also
-            .iter()
-            .any(|(h, q)| h.as_bstr() == host && q.as_bstr() == queue_id);
-        for (segment, record) in records.iter().enumerate() {
-            if extra || record_matches(record, queue_id, query) {
-                found.insert((key.clone(), segment));
-            }
-        }
-    }
+    let entries: Vec<_> = log.messages.iter().collect();
+    let found: BTreeSet<EntryRef> = entries
+        .par_iter()
+        .flat_map_iter(|&(key, records)| {
+            let (host, queue_id) = split_key(key);
+            let extra = also
+                .iter()
+                .any(|(h, q)| h.as_bstr() == host && q.as_bstr() == queue_id);
+            records
+                .iter()
+                .enumerate()
+                .filter(move |(_, record)| extra || record_matches(record, queue_id, query))
+                .map(move |(segment, _)| (key.clone(), segment))
+        })
+        .collect();
     found.into_iter().collect()
 }
 
@@ -172,15 +178,15 @@ fn targets(record: &MessageRecord) -> impl Iterator<Item = Target<'_>> {
 struct Links<'a> {
     log: &'a PartialLog,
     /// The keys of each queue id.
-    by_queue_id: HashMap<&'a [u8], Vec<&'a MessageKey>>,
+    by_queue_id: FxHashMap<&'a [u8], Vec<&'a MessageKey>>,
     /// The entries that link to each queue id.
-    linking_to: HashMap<&'a [u8], Vec<LinkFrom<'a>>>,
+    linking_to: FxHashMap<&'a [u8], Vec<LinkFrom<'a>>>,
 }
 
 impl<'a> Links<'a> {
     fn new(log: &'a PartialLog) -> Links<'a> {
-        let mut by_queue_id: HashMap<&[u8], Vec<&MessageKey>> = HashMap::new();
-        let mut linking_to: HashMap<&[u8], Vec<_>> = HashMap::new();
+        let mut by_queue_id: FxHashMap<&[u8], Vec<&MessageKey>> = FxHashMap::default();
+        let mut linking_to: FxHashMap<&[u8], Vec<_>> = FxHashMap::default();
         for (key, records) in &log.messages {
             by_queue_id
                 .entry(split_key(key).1.as_bytes())
@@ -324,7 +330,7 @@ type StorySpan = (usize, DateTime<Utc>, DateTime<Utc>);
 /// query address.
 #[derive(Clone, Debug)]
 pub struct LineMatcher {
-    by_key: HashMap<MessageKey, Vec<StorySpan>>,
+    by_key: FxHashMap<MessageKey, Vec<StorySpan>>,
     reused: BTreeSet<MessageKey>,
     /// Searchers for the story queue ids, built once: a line that is not a
     /// queue event is searched for each of them, and a search built per
@@ -338,7 +344,7 @@ impl LineMatcher {
     /// A matcher for `stories` of `log`; `query` is used for rejections
     /// when it is an address.
     pub fn new(log: &PartialLog, stories: &[Story], query: &str) -> LineMatcher {
-        let mut by_key: HashMap<MessageKey, Vec<_>> = HashMap::new();
+        let mut by_key: FxHashMap<MessageKey, Vec<_>> = FxHashMap::default();
         let mut queue_ids = Vec::new();
         let mut reused = BTreeSet::new();
         for (index, story) in stories.iter().enumerate() {

@@ -14,6 +14,7 @@ use mailtrail_analysis::trace::{
 };
 use mailtrail_analysis::{Finding, Outcome, PartialLog, Text, map_chunks};
 use mailtrail_parse::{LineParser, Parsed};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::args::{FilterArgs, InputArgs, OutputArgs, TicketArgs, WindowArgs};
@@ -141,7 +142,9 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         .filter(|f| f.ticket.as_deref() == Some(query) && !f.outcome.queue_id.is_empty())
         .map(|f| (f.outcome.host.clone(), f.outcome.queue_id.clone()))
         .collect();
-    let seeds = find_messages(&loaded.log, query, &by_ticket);
+    let seeds = loaded
+        .pool
+        .install(|| find_messages(&loaded.log, query, &by_ticket));
     let found = stories(&loaded.log, &seeds);
     let rejections: Vec<&Finding> = findings
         .iter()
@@ -231,24 +234,23 @@ pub fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     }
 
     let row_of = |f| ReportRow::of_finding(f, settings.report_zone);
+    let rows = rows_of_members(&found, findings);
     let mut traced: Vec<TracedStory> = found
         .iter()
         .zip(story_lines)
         .map(|(story, mut lines)| {
             lines.sort_by_key(|l| l.sort);
+            // A reused queue id is several members with the same rows.
+            let mut outcomes: Vec<usize> = (story.members.iter())
+                .flat_map(|m| &rows[&(m.host.as_slice(), m.queue_id.as_slice())])
+                .copied()
+                .collect();
+            outcomes.sort_unstable();
+            outcomes.dedup();
             TracedStory {
-                messages: messages_of(&loaded.log, story, findings, &settings),
+                messages: messages_of(&loaded.log, story, findings, &rows, &settings),
                 lines,
-                outcomes: findings
-                    .iter()
-                    .filter(|f| {
-                        story
-                            .members
-                            .iter()
-                            .any(|m| m.host == f.outcome.host && m.queue_id == f.outcome.queue_id)
-                    })
-                    .map(row_of)
-                    .collect(),
+                outcomes: outcomes.into_iter().map(|i| row_of(&findings[i])).collect(),
             }
         })
         .collect();
@@ -373,10 +375,31 @@ impl QuotedPart {
     }
 }
 
+/// The rows of each (host, queue id) of the stories' members, in row
+/// order: found in one pass over the rows, which may be every recipient of
+/// a large log, rather than one pass per member.
+fn rows_of_members<'s>(
+    stories: &'s [Story],
+    findings: &'s [Finding],
+) -> FxHashMap<(&'s [u8], &'s [u8]), Vec<usize>> {
+    let mut rows: FxHashMap<(&[u8], &[u8]), Vec<usize>> = (stories.iter())
+        .flat_map(|story| &story.members)
+        .map(|m| ((m.host.as_slice(), m.queue_id.as_slice()), Vec::new()))
+        .collect();
+    for (index, finding) in findings.iter().enumerate() {
+        let row = &finding.outcome;
+        if let Some(of_member) = rows.get_mut(&(row.host.as_slice(), row.queue_id.as_slice())) {
+            of_member.push(index);
+        }
+    }
+    rows
+}
+
 fn messages_of(
     log: &PartialLog,
     story: &Story,
     findings: &[Finding],
+    rows: &FxHashMap<(&[u8], &[u8]), Vec<usize>>,
     settings: &Settings,
 ) -> Vec<TracedMessage> {
     story
@@ -384,10 +407,9 @@ fn messages_of(
         .iter()
         .map(|m| {
             let record = &log.messages[&m.key][m.segment];
-            let ticket = findings
+            let ticket = rows[&(m.host.as_slice(), m.queue_id.as_slice())]
                 .iter()
-                .filter(|f| f.outcome.host == m.host && f.outcome.queue_id == m.queue_id)
-                .find_map(|f| f.ticket.clone());
+                .find_map(|&i| findings[i].ticket.clone());
             TracedMessage {
                 host: m.host.to_str_lossy().into_owned(),
                 queue_id: m.queue_id.to_str_lossy().into_owned(),
