@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use mailtrail_parse::{EventKind, Parsed};
 use memchr::memmem::Finder;
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::partial::PartialLog;
 use crate::record::{MessageKey, MessageRecord, key_into, same_address, split_key};
@@ -336,6 +336,11 @@ pub struct LineMatcher {
     /// queue event is searched for each of them, and a search built per
     /// line costs more than the search.
     queue_ids: Vec<(Finder<'static>, usize)>,
+    /// With many story queue ids (a busy address), the same search as
+    /// `queue_ids` by the line's words instead: each id made only of word
+    /// bytes, with its place in `queue_ids`. A line is then read once, not
+    /// once per id.
+    words: Option<WordSearch>,
     address: Option<String>,
     scratch: Vec<u8>,
 }
@@ -346,6 +351,7 @@ impl LineMatcher {
     pub fn new(log: &PartialLog, stories: &[Story], query: &str) -> LineMatcher {
         let mut by_key: FxHashMap<MessageKey, Vec<_>> = FxHashMap::default();
         let mut queue_ids = Vec::new();
+        let mut seen_ids: FxHashSet<&[u8]> = FxHashSet::default();
         let mut reused = BTreeSet::new();
         for (index, story) in stories.iter().enumerate() {
             for member in &story.members {
@@ -357,10 +363,7 @@ impl LineMatcher {
                 if log.messages.get(&member.key).is_some_and(|r| r.len() > 1) {
                     reused.insert(member.key.clone());
                 }
-                if !queue_ids
-                    .iter()
-                    .any(|(q, _): &(Finder, usize)| q.needle() == member.queue_id.as_slice())
-                {
+                if seen_ids.insert(member.queue_id.as_slice()) {
                     queue_ids.push((Finder::new(&member.queue_id).into_owned(), index));
                 }
             }
@@ -368,6 +371,7 @@ impl LineMatcher {
         LineMatcher {
             by_key,
             reused,
+            words: (queue_ids.len() > WORD_SEARCH_FROM).then(|| word_ids(&queue_ids)),
             queue_ids,
             address: is_address(query).then(|| strip_brackets(query).to_lowercase()),
             scratch: Vec::new(),
@@ -402,25 +406,76 @@ impl LineMatcher {
             }
             return None;
         }
-        self.queue_ids
-            .iter()
-            .find(|(queue_id, _)| contains_word(line, queue_id))
-            .map(|(_, story)| LineMatch::Story(*story))
+        let first = match &self.words {
+            Some(words) => first_id_by_words(line, &self.queue_ids, words),
+            None => (self.queue_ids.iter()).position(|(queue_id, _)| contains_word(line, queue_id)),
+        };
+        first.map(|at| LineMatch::Story(self.queue_ids[at].1))
     }
 }
 
 /// The needle of `finder` occurs in `haystack` with no letter, digit, `-`
 /// or `_` on either side.
+/// From how many story queue ids a line is searched by its words (see
+/// `LineMatcher::words`): below it, a few fast substring searches cost less
+/// than cutting the line into words.
+const WORD_SEARCH_FROM: usize = 16;
+
+/// A byte of a word, as [`contains_word`] draws its bounds.
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// The story queue ids of a [`LineMatcher`] by their places in its list:
+/// those made only of word bytes by the id, the others (none, with the ids
+/// MTAs write) to be searched for.
+#[derive(Clone, Debug, Default)]
+struct WordSearch {
+    words: FxHashMap<Vec<u8>, usize>,
+    others: Vec<usize>,
+}
+
+/// The word search of `queue_ids`.
+fn word_ids(queue_ids: &[(Finder<'static>, usize)]) -> WordSearch {
+    let mut search = WordSearch::default();
+    for (at, (finder, _)) in queue_ids.iter().enumerate() {
+        let id = finder.needle();
+        if !id.is_empty() && id.iter().all(|&b| is_word_byte(b)) {
+            search.words.entry(id.to_vec()).or_insert(at);
+        } else {
+            search.others.push(at);
+        }
+    }
+    search
+}
+
+/// The first place in `queue_ids` of an id that `line` contains as a word,
+/// as searching each id with [`contains_word`] in turn finds it: an id made
+/// of word bytes is a word of the line exactly when it is one of the
+/// line's maximal runs of word bytes, which `words` looks up; the other ids
+/// are searched for.
+fn first_id_by_words(
+    line: &[u8],
+    queue_ids: &[(Finder<'static>, usize)],
+    search: &WordSearch,
+) -> Option<usize> {
+    let by_word = line
+        .split(|&b| !is_word_byte(b))
+        .filter_map(|word| search.words.get(word).copied())
+        .min();
+    let others = (search.others.iter().copied()).find(|&at| contains_word(line, &queue_ids[at].0));
+    by_word.into_iter().chain(others).min()
+}
+
 fn contains_word(haystack: &[u8], finder: &Finder<'_>) -> bool {
     let needle = finder.needle();
     if needle.is_empty() {
         return false;
     }
-    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
     finder.find_iter(haystack).any(|start| {
         let end = start + needle.len();
-        (start == 0 || !word(haystack[start - 1]))
-            && (end == haystack.len() || !word(haystack[end]))
+        (start == 0 || !is_word_byte(haystack[start - 1]))
+            && (end == haystack.len() || !is_word_byte(haystack[end]))
     })
 }
 
@@ -429,6 +484,60 @@ mod tests {
     use super::*;
     use crate::scan::{ScanOptions, scan_bytes};
     use mailtrail_parse::{LineParser, ParserOptions, Tz};
+
+    /// Searching by words finds the same first id as searching each id in
+    /// turn, at word bounds, inside other words, at either end of a line,
+    /// and with an id that is not made of word bytes.
+    #[test]
+    fn a_line_searched_by_words_finds_what_each_id_searched_in_turn_finds() {
+        let ids = [
+            "1t2Few-00000006BBB-3VkV",
+            "3C4D5E6F7A",
+            "ABC",
+            "A_B",
+            "odd.id",
+        ];
+        let queue_ids: Vec<(Finder<'static>, usize)> = ids
+            .iter()
+            .enumerate()
+            .map(|(story, id)| (Finder::new(id.as_bytes()).into_owned(), story))
+            .collect();
+        let search = word_ids(&queue_ids);
+        assert_eq!(search.others, [4], "only odd.id is searched for");
+        let lines = [
+            "",
+            "ABC",
+            "xABC ABCx -ABC ABC- _ABC",
+            "warning: ABC: and 3C4D5E6F7A, then 1t2Few-00000006BBB-3VkV",
+            "1t2Few-00000006BBB-3VkV-x 3C4D5E6F7AB A_B.",
+            "a A_Bc odd.idx xodd.id odd.id;",
+            "x-odd.id",
+            "3C4D5E6F7A]",
+        ];
+        for line in lines {
+            let in_turn = (queue_ids.iter()).position(|(id, _)| contains_word(line.as_bytes(), id));
+            let by_words = first_id_by_words(line.as_bytes(), &queue_ids, &search);
+            assert_eq!(by_words, in_turn, "{line:?}");
+        }
+        // The lines above do find ids: the test is not vacuous.
+        let found: Vec<Option<usize>> = lines
+            .iter()
+            .map(|l| first_id_by_words(l.as_bytes(), &queue_ids, &search))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                None,
+                Some(2),
+                None,
+                Some(0),
+                Some(3),
+                Some(4),
+                None,
+                Some(1)
+            ]
+        );
+    }
 
     const LOG: &[u8] = b"\
 2024-10-19 20:02:46 1t2Few-00000006BBB-3VkV <= helpdesk@example.com U=www-data P=local S=35857 id=ticket-2410-0092.1729368166@helpdesk.example.com T=\"[#2410-0092] Ticket received\" for john.smith@example-contoso.test
