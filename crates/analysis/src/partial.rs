@@ -466,6 +466,13 @@ impl PartialLog {
             // entry is inserted, and a finished one judged and removed,
             // through what the probe found rather than by looking its key
             // up again.
+            // Borrowed apart from `messages`, which the probe holds.
+            let mut retainer = Retainer {
+                retention: self.retention,
+                whole_after: &mut self.whole_after,
+                unsettled: &mut self.unsettled,
+                dropped: &mut self.dropped,
+            };
             match self.messages.entry_ref(scratch.as_slice()) {
                 EntryRef::Occupied(mut entry) => {
                     let records = entry.get_mut();
@@ -475,18 +482,7 @@ impl PartialLog {
                     let current = records.last_mut().expect("never empty");
                     current.apply(event);
                     if current.is_finished()
-                        && self.retention != Retention::Everything
-                        && !keeps_finished(
-                            Retainer {
-                                retention: self.retention,
-                                whole_after: &mut self.whole_after,
-                                unsettled: &mut self.unsettled,
-                                dropped: &mut self.dropped,
-                            },
-                            current,
-                            &scratch,
-                            event,
-                        )
+                        && !keeps_finished(&mut retainer, current, &scratch, event)
                     {
                         // Dropped where it lies: `pop` would move the
                         // record's ~500 bytes out only to drop them.
@@ -507,18 +503,7 @@ impl PartialLog {
                     // with a queue id) is never inserted when it would be
                     // dropped right away.
                     if !records[0].is_finished()
-                        || self.retention == Retention::Everything
-                        || keeps_finished(
-                            Retainer {
-                                retention: self.retention,
-                                whole_after: &mut self.whole_after,
-                                unsettled: &mut self.unsettled,
-                                dropped: &mut self.dropped,
-                            },
-                            &mut records[0],
-                            &scratch,
-                            event,
-                        )
+                        || keeps_finished(&mut retainer, &mut records[0], &scratch, event)
                     {
                         entry.insert_with_key(scratch.as_slice().into(), records);
                     }
@@ -630,11 +615,14 @@ struct Retainer<'a> {
 /// false when the retention does not keep it and all of its lines are in
 /// this stretch (what is kept of it then is in the retainer's `dropped`).
 fn keeps_finished(
-    retainer: Retainer<'_>,
+    retainer: &mut Retainer<'_>,
     record: &mut MessageRecord,
     key: &[u8],
     event: &Event<'_>,
 ) -> bool {
+    if retainer.retention == Retention::Everything {
+        return true;
+    }
     let prefix = key_prefix(key);
     let whole_after = match find_whole_after(retainer.whole_after, prefix) {
         Some(at) => at,
