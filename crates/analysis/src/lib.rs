@@ -56,7 +56,8 @@ pub use crate::outcome::{
     WindowBy, outcomes, outcomes_where,
 };
 pub use crate::partial::{
-    LineSample, PartialLog, RejectionRecord, Retention, UNRECOGNISED_SAMPLES,
+    LineSample, PartialLog, RecipientSet, RejectionRecord, Retention, UNRECOGNISED_SAMPLES,
+    recipient_key,
 };
 pub use crate::record::{
     CausedNotification, Failure, Frozen, Handoff, MessageKey, MessageRecord, QueueState,

@@ -1140,7 +1140,7 @@ fn id_time(mta: Mta, queue_id: &[u8]) -> Option<DateTime<Utc>> {
 
 /// How far apart the clocks of two hosts whose logs are read together may
 /// be, for deciding that a message cannot have been received in a window.
-const HOST_CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+pub(crate) const HOST_CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// How far apart the lines of a handoff and of its next hop on the same
 /// host (a content filter, an alias) may be.

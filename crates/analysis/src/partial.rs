@@ -8,8 +8,11 @@ use mailtrail_parse::{
 };
 use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use std::sync::Arc;
 
-use crate::outcome::{Outcome, OutcomeSet, Window, WindowBy, finished_record_matters};
+use crate::outcome::{
+    HOST_CLOCK_SKEW, Outcome, OutcomeSet, Window, WindowBy, finished_record_matters, later_by,
+};
 use crate::record::{
     Handoff, HopMarker, HopMarkers, MessageKey, MessageRecord, key_into, key_prefix, split_key,
 };
@@ -65,7 +68,7 @@ pub struct LineSample {
 /// read keeps memory in proportion to the messages in flight and the
 /// failures, not to the size of the log. A report over a window of a long
 /// log has no use for the failures outside it either.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Retention {
     /// Keep every entry (summaries, ticket joins, traces).
     #[default]
@@ -81,26 +84,134 @@ pub enum Retention {
         window: Window,
         /// Which times of a row the window looks at.
         by: WindowBy,
+        /// Entries that may have a row for one of these recipients,
+        /// received after its time, are kept whole too, whatever their
+        /// outcome: the later deliveries a ticket report looks for.
+        recipients: RecipientSet,
     },
+}
+
+/// Recipients, lower-cased as the ticket reports compare them, each with a
+/// time: a [`Retention::Outcomes`] keeps, whatever their outcome, the
+/// entries with a row for one of them that may have been received after
+/// its time (a later delivery, for a ticket report). Shared by the scan's
+/// threads; empty by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecipientSet(Arc<FxHashMap<String, DateTime<Utc>>>);
+
+impl RecipientSet {
+    /// The set of `recipients`, as written in the log, each with the time
+    /// after which mail to it matters; the earliest when one is given
+    /// twice.
+    pub fn new<'a>(
+        recipients: impl IntoIterator<Item = (&'a [u8], DateTime<Utc>)>,
+    ) -> RecipientSet {
+        let mut earliest: FxHashMap<String, DateTime<Utc>> = FxHashMap::default();
+        for (recipient, after) in recipients {
+            earliest
+                .entry(recipient_key(recipient))
+                .and_modify(|at| *at = (*at).min(after))
+                .or_insert(after);
+        }
+        RecipientSet(Arc::new(earliest))
+    }
+
+    /// How many recipients.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// After when mail to `recipient`, as written in the log, matters;
+    /// `None` when it is not in the set.
+    pub fn after(&self, recipient: &[u8]) -> Option<DateTime<Utc>> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0.get(&recipient_key(recipient)).copied()
+    }
+
+    /// True when a row of `record` may be for one of the recipients and
+    /// received after its time. Every address it names is looked at (a row
+    /// reports the original address when there is one), and a row's
+    /// reception is at most its entry's last line, give or take the
+    /// clocks of two hosts (a later hop dates its rows by the first hop's
+    /// reception): keeping an entry too many costs only memory.
+    fn wants(&self, record: &MessageRecord) -> bool {
+        if self.0.is_empty() {
+            return false;
+        }
+        let named = record.recipients.iter().flat_map(|recipient| {
+            std::iter::once(recipient.address.as_bytes())
+                .chain(recipient.original.as_ref().map(|a| a.as_bytes()))
+        });
+        let listed = record.listed_recipients.iter().map(|a| a.as_slice());
+        let latest_reception = later_by(record.last_seen, HOST_CLOCK_SKEW);
+        named
+            .chain(listed)
+            .any(|address| self.after(address).is_some_and(|t| latest_reception > t))
+    }
+}
+
+/// How reports compare recipients: lower-cased, whatever the case the
+/// log wrote them in.
+pub fn recipient_key(recipient: &[u8]) -> String {
+    recipient.to_str_lossy().to_lowercase()
 }
 
 impl Retention {
     /// Keeps the entries a report of `wanted` outcomes needs, over all time.
     pub fn outcomes(wanted: OutcomeSet) -> Retention {
+        Retention::outcomes_in(wanted, Window::default(), WindowBy::default())
+    }
+
+    /// Keeps the entries a report of `wanted` outcomes in `window`, by
+    /// `by`, needs.
+    pub fn outcomes_in(wanted: OutcomeSet, window: Window, by: WindowBy) -> Retention {
         Retention::Outcomes {
             wanted,
-            window: Window::default(),
-            by: WindowBy::default(),
+            window,
+            by,
+            recipients: RecipientSet::default(),
+        }
+    }
+
+    /// Also keeps, whatever their outcome, the entries that may have a row
+    /// for one of `recipients` received after its time; nothing changes for [`Retention::Everything`],
+    /// which keeps them already.
+    pub fn and_recipients(self, recipients: RecipientSet) -> Retention {
+        match self {
+            Retention::Everything => Retention::Everything,
+            Retention::Outcomes {
+                wanted, window, by, ..
+            } => Retention::Outcomes {
+                wanted,
+                window,
+                by,
+                recipients,
+            },
         }
     }
 
     /// What to do with a finished entry.
-    fn decide(self, record: &MessageRecord) -> Keep {
+    fn decide(&self, record: &MessageRecord) -> Keep {
         match self {
             Retention::Everything => Keep::Whole,
-            Retention::Outcomes { wanted, window, by } => {
-                let has_row =
-                    || finished_record_matters(record, wanted) && window.may_select(record, by);
+            Retention::Outcomes {
+                wanted,
+                window,
+                by,
+                recipients,
+            } => {
+                let (wanted, by) = (*wanted, *by);
+                let has_row = || {
+                    (finished_record_matters(record, wanted) && window.may_select(record, by))
+                        || recipients.wants(record)
+                };
                 // Notifications are marked as such through the entry they
                 // are about: its handoff keeps that link whatever its own
                 // rows, while a notification's row may be in the window.
@@ -121,7 +232,7 @@ impl Retention {
 
     /// Whether the finished `record` under `key` stays whole; what is kept
     /// of it otherwise goes to `dropped`.
-    fn keeps(self, record: &MessageRecord, key: &[u8], dropped: &mut Dropped) -> bool {
+    fn keeps(&self, record: &MessageRecord, key: &[u8], dropped: &mut Dropped) -> bool {
         match self.decide(record) {
             Keep::Whole => return true,
             Keep::Origin => dropped.handoffs.push(record.handoff(key)),
@@ -150,22 +261,24 @@ impl Retention {
     /// next hop of another or a notification it caused, whose link must
     /// resolve as with everything kept. A report of no outcome has no row
     /// a link could change.
-    fn marks_dropped(self) -> bool {
+    fn marks_dropped(&self) -> bool {
         match self {
             Retention::Everything => false,
-            Retention::Outcomes { wanted, .. } => wanted != OutcomeSet::NONE,
+            Retention::Outcomes { wanted, .. } => *wanted != OutcomeSet::NONE,
         }
     }
 
     /// Whether a rejection at `at` may be a row of the report.
-    fn keeps_rejection(self, at: DateTime<Utc>) -> bool {
+    fn keeps_rejection(&self, at: DateTime<Utc>) -> bool {
         match self {
             Retention::Everything => true,
-            Retention::Outcomes { wanted, window, by } => {
+            Retention::Outcomes {
+                wanted, window, by, ..
+            } => {
                 // A rejection row has no reception time, only a failure.
                 let in_window = match by {
                     WindowBy::Failure => window.contains(at),
-                    WindowBy::Received => window == Window::default(),
+                    WindowBy::Received => *window == Window::default(),
                 };
                 wanted.contains(Outcome::Rejected) && in_window
             }
@@ -354,7 +467,7 @@ impl PartialLog {
     /// every stretch has been merged: only then is every entry whole. Runs
     /// on the current rayon pool.
     pub fn settle(&mut self) {
-        let retention = self.retention;
+        let retention = self.retention.clone();
         if retention == Retention::Everything {
             return;
         }
@@ -468,7 +581,7 @@ impl PartialLog {
             // up again.
             // Borrowed apart from `messages`, which the probe holds.
             let mut retainer = Retainer {
-                retention: self.retention,
+                retention: &self.retention,
                 whole_after: &mut self.whole_after,
                 unsettled: &mut self.unsettled,
                 dropped: &mut self.dropped,
@@ -540,6 +653,7 @@ impl PartialLog {
         if merged.retention == Retention::Everything {
             return merged;
         }
+        let retention = merged.retention.clone();
         for key in recheck {
             let Some(whole_after) = merged.whole_after(key_prefix(&key)) else {
                 merged.unsettled.push(key);
@@ -549,7 +663,6 @@ impl PartialLog {
                 continue;
             };
             let dropped = &mut merged.dropped;
-            let retention = merged.retention;
             let mut still_unsettled = false;
             records.retain(|record| {
                 if !record.is_finished() {
@@ -605,7 +718,7 @@ impl PartialLog {
 /// apart from its `messages` so that an entry found there is judged
 /// without looking its key up again.
 struct Retainer<'a> {
-    retention: Retention,
+    retention: &'a Retention,
     whole_after: &'a mut Vec<(Box<[u8]>, DateTime<Utc>)>,
     unsettled: &'a mut Vec<MessageKey>,
     dropped: &'a mut Dropped,
@@ -620,7 +733,7 @@ fn keeps_finished(
     key: &[u8],
     event: &Event<'_>,
 ) -> bool {
-    if retainer.retention == Retention::Everything {
+    if *retainer.retention == Retention::Everything {
         return true;
     }
     let prefix = key_prefix(key);

@@ -62,7 +62,7 @@ impl ScanOptions {
 
     /// An empty partial log that keeps what these options ask for.
     fn empty_log(&self) -> PartialLog {
-        let log = PartialLog::with_retention(self.retention);
+        let log = PartialLog::with_retention(self.retention.clone());
         if self.delivery_digest {
             log.with_delivery_digest()
         } else {

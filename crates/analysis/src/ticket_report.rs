@@ -16,6 +16,7 @@ use mailtrail_parse::Mta;
 use crate::classify::Category;
 use crate::finding::Finding;
 use crate::outcome::{Outcome, RecipientOutcome};
+use crate::partial::{RecipientSet, recipient_key};
 
 /// A delivered message for a ticket and recipient.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,16 +43,12 @@ impl Delivery {
         }
         Some(Delivery {
             ticket: ticket?.to_string(),
-            recipient: lower(&row.recipient),
+            recipient: recipient_key(&row.recipient),
             received_at: row.received_at,
             delivered_at: row.last_attempt_at,
             queue_id: row.queue_id.to_str_lossy().into_owned(),
         })
     }
-}
-
-fn lower(bytes: &[u8]) -> String {
-    bytes.to_str_lossy().to_lowercase()
 }
 
 /// The time a failed row is ordered by: reception, else its first failure.
@@ -91,6 +88,21 @@ impl<'a> DeliveryIndex<'a> {
             .min_by_key(|d| d.received_at)
             .copied()
     }
+}
+
+/// The recipients whose later deliveries [`ticket_summaries`] and
+/// [`resend_list`] look for in `findings`, each with the time after which
+/// they do (its earliest failed message's): what a scan must keep of the
+/// delivered mail for them ([`Retention::and_recipients`]).
+///
+/// [`Retention::and_recipients`]: crate::Retention::and_recipients
+pub fn later_delivery_recipients(findings: &[Finding]) -> RecipientSet {
+    let failed = findings
+        .iter()
+        .filter(|f| f.ticket.is_some() && !f.outcome.is_notification);
+    RecipientSet::new(
+        failed.filter_map(|f| Some((f.outcome.recipient.as_slice(), sent_time(&f.outcome)?))),
+    )
 }
 
 /// One recipient of an affected ticket.
@@ -163,7 +175,7 @@ pub fn ticket_summaries(findings: &[Finding], deliveries: &[Delivery]) -> Vec<Ti
             let mut last = None::<DateTime<Utc>>;
             for f in &failed {
                 let row = &f.outcome;
-                let entry = recipients.entry(lower(&row.recipient)).or_default();
+                let entry = recipients.entry(recipient_key(&row.recipient)).or_default();
                 entry.0 += 1;
                 entry.1 = entry.1.max(sent_time(row));
                 *outcomes.entry(row.outcome).or_insert(0) += 1;
@@ -352,7 +364,7 @@ pub fn resend_list(findings: &[Finding], deliveries: &[Delivery]) -> ResendList 
             ),
         };
         groups
-            .entry((key, lower(&row.recipient)))
+            .entry((key, recipient_key(&row.recipient)))
             .or_default()
             .push(finding);
     }

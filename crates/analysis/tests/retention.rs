@@ -9,8 +9,8 @@ use bstr::ByteSlice;
 use mailtrail_analysis::classify::Classifier;
 use mailtrail_analysis::incident::{IncidentOptions, find_incidents};
 use mailtrail_analysis::{
-    Finding, Handoff, Outcome, OutcomeSet, PartialLog, RecipientOutcome, Retention, ScanOptions,
-    Window, WindowBy, outcomes, outcomes_where, scan_bytes, scan_reader, summary,
+    Finding, Handoff, Outcome, OutcomeSet, PartialLog, RecipientOutcome, RecipientSet, Retention,
+    ScanOptions, Window, WindowBy, outcomes, outcomes_where, scan_bytes, scan_reader, summary,
 };
 use mailtrail_parse::{ParserOptions, Tz};
 
@@ -277,13 +277,10 @@ fn a_window_report_is_the_same_when_entries_outside_it_are_dropped() {
                         .collect()
                 };
                 let expected = in_window(&everything);
-                let retention = Retention::Outcomes {
-                    wanted: Outcome::UNDELIVERED.into_iter().collect(),
-                    window,
-                    by,
-                };
+                let retention =
+                    Retention::outcomes_in(Outcome::UNDELIVERED.into_iter().collect(), window, by);
                 for chunk_size in [1 << 20, 500] {
-                    let retained = scan(files, *zone, chunk_size, retention);
+                    let retained = scan(files, *zone, chunk_size, retention.clone());
                     assert_eq!(
                         in_window(&retained),
                         expected,
@@ -313,13 +310,13 @@ fn every_outcome_in_a_window_is_the_same_when_entries_outside_it_are_dropped() {
                     .filter(|row| summary::in_window(row, window, by))
                     .collect()
             };
-            let retention = Retention::Outcomes {
-                wanted: Outcome::ALL.into_iter().collect(),
-                window: window.hull(&baseline),
+            let retention = Retention::outcomes_in(
+                Outcome::ALL.into_iter().collect(),
+                window.hull(&baseline),
                 by,
-            };
+            );
             for chunk_size in [1 << 20, 500] {
-                let retained = scan(files, *zone, chunk_size, retention);
+                let retained = scan(files, *zone, chunk_size, retention.clone());
                 for w in [window, baseline] {
                     let expected = counted(&everything, &w);
                     compared += expected.len();
@@ -347,10 +344,12 @@ fn failures_outside_the_window_are_dropped() {
     let files = &["exim/incident/mainlog"];
     let everything = scan(files, Tz::UTC, 1 << 20, Retention::Everything);
     let (first, last) = everything.span.expect("lines");
-    let retention = |window| Retention::Outcomes {
-        wanted: Outcome::UNDELIVERED.into_iter().collect(),
-        window,
-        by: WindowBy::Failure,
+    let retention = |window| {
+        Retention::outcomes_in(
+            Outcome::UNDELIVERED.into_iter().collect(),
+            window,
+            WindowBy::Failure,
+        )
     };
     let all_time = records(&scan(files, Tz::UTC, 1 << 20, retention(Window::default())));
     let last_tenth = Window {
@@ -391,11 +390,8 @@ fn a_window_between_two_hops_keeps_the_first_hop() {
                         .filter(|row| window.selects(row, by))
                         .collect()
                 };
-                let retention = Retention::Outcomes {
-                    wanted: Outcome::UNDELIVERED.into_iter().collect(),
-                    window,
-                    by,
-                };
+                let retention =
+                    Retention::outcomes_in(Outcome::UNDELIVERED.into_iter().collect(), window, by);
                 let retained = scan(files, Tz::UTC, 1 << 20, retention);
                 assert_eq!(
                     in_window(&retained),
@@ -433,11 +429,8 @@ fn undelivered_in_window(
 ) -> (PartialLog, Vec<RecipientOutcome>) {
     let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
     options.year = Some(2024);
-    options.retention = Retention::Outcomes {
-        wanted: Outcome::UNDELIVERED.into_iter().collect(),
-        window,
-        by,
-    };
+    options.retention =
+        Retention::outcomes_in(Outcome::UNDELIVERED.into_iter().collect(), window, by);
     let mut scanned = scan_bytes(log.as_bytes(), &options);
     scanned.settle();
     let rows = undelivered_rows(&scanned)
@@ -519,8 +512,8 @@ fn incidents_in_a_window_are_the_same_with_a_delivery_digest() {
         let mut options = ScanOptions::new(ParserOptions::new(Tz::UTC));
         options.year = Some(2024);
         options.chunk_size = 500;
-        options.retention = retention;
         options.delivery_digest = retention != Retention::Everything;
+        options.retention = retention;
         let mut log = scan_bytes(&fixture(file), &options);
         log.settle();
         let rows = outcomes(&log)
@@ -549,11 +542,8 @@ fn incidents_in_a_window_are_the_same_with_a_delivery_digest() {
                     .iter()
                     .filter(|i| i.recovery.is_some_and(|r| r > until))
                     .count();
-                let retention = Retention::Outcomes {
-                    wanted: Outcome::ALL.into_iter().collect(),
-                    window,
-                    by,
-                };
+                let retention =
+                    Retention::outcomes_in(Outcome::ALL.into_iter().collect(), window, by);
                 assert_eq!(
                     incidents(file, window, by, retention),
                     expected,
@@ -568,6 +558,55 @@ fn incidents_in_a_window_are_the_same_with_a_delivery_digest() {
     }
 }
 
+/// Recipients added to a retention keep every row of theirs received after
+/// their time as a scan that keeps everything has it (a ticket report's
+/// later deliveries), while the rest of the delivered mail is dropped.
+#[test]
+fn recipients_added_to_a_retention_keep_their_later_rows() {
+    let mut later_deliveries = 0;
+    for (files, zone) in FIXTURES {
+        let everything = scan(files, *zone, 1 << 20, Retention::Everything);
+        let failed = undelivered_rows(&everything);
+        // Written in capitals: the log may spell a recipient either way.
+        let shouted: Vec<(Vec<u8>, _)> = failed
+            .iter()
+            .filter_map(|r| {
+                let sent = r.received_at.or(r.first_failure_at)?;
+                Some((r.recipient.to_ascii_uppercase(), sent))
+            })
+            .collect();
+        let recipients = RecipientSet::new(shouted.iter().map(|(r, at)| (r.as_slice(), *at)));
+        let theirs = |log: &PartialLog| -> Vec<RecipientOutcome> {
+            let later = |r: &RecipientOutcome| {
+                let after = recipients.after(&r.recipient);
+                after.is_some_and(|after| r.received_at.is_some_and(|at| at > after))
+            };
+            outcomes(log)
+                .into_iter()
+                .filter(|r| r.outcome != Outcome::Rejected && later(r))
+                .collect()
+        };
+        let expected = theirs(&everything);
+        later_deliveries += (expected.iter())
+            .filter(|r| r.outcome == Outcome::Delivered)
+            .count();
+        let retention = undelivered().and_recipients(recipients.clone());
+        for chunk_size in [1 << 20, 500, 97] {
+            let retained = scan(files, *zone, chunk_size, retention.clone());
+            assert_eq!(
+                theirs(&retained),
+                expected,
+                "{files:?}, chunk size {chunk_size}"
+            );
+            assert_eq!(undelivered_rows(&retained), failed, "{files:?}");
+            if files == &["exim/incident/mainlog"] {
+                assert!(records(&retained) < records(&everything) / 2, "{files:?}");
+            }
+        }
+    }
+    assert!(later_deliveries > 0, "some failed recipient got mail later");
+}
+
 #[test]
 fn a_window_ending_at_the_last_representable_time_does_not_panic() {
     // The margins around a window's ends (clock skew between hosts) must
@@ -580,7 +619,7 @@ fn a_window_ending_at_the_last_representable_time_does_not_panic() {
     let files: &[&str] = &["postfix/two-hosts/relay.log", "postfix/two-hosts/mx.log"];
     let everything = undelivered_rows(&scan(files, Tz::UTC, 1 << 20, undelivered()));
     for by in [WindowBy::Failure, WindowBy::Received] {
-        let retention = Retention::Outcomes { wanted, window, by };
+        let retention = Retention::outcomes_in(wanted, window, by);
         let rows = undelivered_rows(&scan(files, Tz::UTC, 1 << 20, retention));
         assert_eq!(rows, everything, "by {by:?}");
     }
@@ -740,9 +779,9 @@ fn counted_rows(
 /// for several chunk sizes; gives the number of rows compared.
 fn agrees_with_everything(log: &str, wanted: OutcomeSet, window: Window, by: WindowBy) -> usize {
     let expected = counted_rows(&scan_text(log, Retention::Everything), wanted, &window, by);
-    let retention = Retention::Outcomes { wanted, window, by };
+    let retention = Retention::outcomes_in(wanted, window, by);
     for chunk_size in [1 << 20, 700, 300, 97] {
-        let retained = scan_text_in_chunks(log, chunk_size, retention);
+        let retained = scan_text_in_chunks(log, chunk_size, retention.clone());
         assert_eq!(
             counted_rows(&retained, wanted, &window, by),
             expected,
@@ -817,9 +856,9 @@ fn delivered_and_delayed_reports_are_the_same_with_and_without_retention() {
             for window in windows {
                 for by in [WindowBy::Failure, WindowBy::Received] {
                     let expected = counted_rows(&everything, wanted, &window, by);
-                    let retention = Retention::Outcomes { wanted, window, by };
+                    let retention = Retention::outcomes_in(wanted, window, by);
                     for chunk_size in [1 << 20, 500] {
-                        let retained = scan(files, *zone, chunk_size, retention);
+                        let retained = scan(files, *zone, chunk_size, retention.clone());
                         assert_eq!(
                             counted_rows(&retained, wanted, &window, by),
                             expected,
@@ -1171,10 +1210,10 @@ fn an_entry_never_closed_is_the_same_in_chunks_as_in_one_stretch() {
     ] {
         let retention = Retention::outcomes(wanted);
         let rows = |log: &PartialLog| outcomes_where(log, |outcome, _| wanted.contains(outcome));
-        let sequential = scan_text_in_chunks(log, 1 << 30, retention);
+        let sequential = scan_text_in_chunks(log, 1 << 30, retention.clone());
         assert_eq!(rows(&sequential), rows(&everything), "{wanted:?}");
         for chunk_size in 1..log.len() + 1 {
-            let chunked = scan_text_in_chunks(log, chunk_size, retention);
+            let chunked = scan_text_in_chunks(log, chunk_size, retention.clone());
             assert_eq!(
                 rows(&chunked),
                 rows(&sequential),

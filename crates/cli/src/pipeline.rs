@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use chrono_tz::Tz;
 use mailtrail_analysis::classify::{Category, Classifier};
-use mailtrail_analysis::ticket_report::Delivery;
+use mailtrail_analysis::ticket_report::{Delivery, later_delivery_recipients};
 use mailtrail_analysis::tickets::RowTicket;
 use mailtrail_analysis::{
     Finding, IndexedFindings, Outcome, OutcomeIndex, PartialLog, Progress, RecipientOutcome,
@@ -174,11 +174,11 @@ impl Settings {
         if self.tickets.joins_export() {
             Retention::Everything
         } else {
-            Retention::Outcomes {
-                wanted: self.outcomes.iter().copied().collect(),
-                window: self.window,
-                by: self.by,
-            }
+            Retention::outcomes_in(
+                self.outcomes.iter().copied().collect(),
+                self.window,
+                self.by,
+            )
         }
     }
 }
@@ -298,6 +298,47 @@ pub fn load_with_digest(
         failures,
         pool,
     })
+}
+
+/// Reads the inputs for a report of tickets and their later deliveries
+/// (`tickets`, `resend`) and selects its rows ([`select_with_tickets`]).
+///
+/// A later delivery may be any message to a failed recipient, and keeping
+/// every message until the end of the read (1.4 GB of records for a 1 GB
+/// log) does not fit a laptop. So the inputs are read twice: first
+/// keeping only what `undelivered` keeps, which finds the failed
+/// recipients with a ticket, then also every entry that may have a row
+/// for one of them received after its first failed message. Memory then
+/// grows with the failures and the mail to those recipients, not with the
+/// log. Standard input cannot be read twice, and a ticket export joins
+/// every row: both keep everything in one read.
+pub fn load_for_tickets(
+    args: &InputArgs,
+    settings: &Settings,
+) -> anyhow::Result<(Loaded, Selection)> {
+    let reads_stdin = (args.logs.iter()).any(|path| matches!(Input::from_arg(path), Input::Stdin));
+    if reads_stdin || settings.tickets.joins_export() {
+        let loaded = load(args, settings.log_zone, Retention::Everything)?;
+        let selection = select_with_tickets(&loaded, settings);
+        return Ok((loaded, selection));
+    }
+    let failed = {
+        let loaded = load(args, settings.log_zone, settings.retention())?;
+        let selection = select_with_tickets(&loaded, settings);
+        let recipients = later_delivery_recipients(&selection.findings);
+        if recipients.is_empty() {
+            // No later delivery to look for.
+            return Ok((loaded, selection));
+        }
+        recipients
+    };
+    let loaded = load(
+        args,
+        settings.log_zone,
+        settings.retention().and_recipients(failed),
+    )?;
+    let selection = select_with_tickets(&loaded, settings);
+    Ok((loaded, selection))
 }
 
 /// Inputs smaller than this are read too fast for a progress bar to help.

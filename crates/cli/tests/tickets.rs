@@ -830,3 +830,49 @@ fn trace_quotes_the_same_lines_read_through_or_in_parallel_chunks() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `tickets` and `resend` read a file twice, keeping only the failures and
+/// the later mail to their recipients, but standard input once, keeping
+/// everything: both must give the same report.
+#[test]
+fn ticket_reports_read_twice_match_one_read_keeping_everything() {
+    let data = std::fs::read(incident("mainlog")).unwrap();
+    let window = ["--since", "2024-10-19 18:00", "--until", "2024-10-20 13:00"];
+    let mut recovered = 0;
+    for command in ["tickets", "resend"] {
+        for window in [&window[..], &[]] {
+            let args = [
+                &[
+                    command,
+                    "--log-tz",
+                    "UTC",
+                    "--ticket-preset",
+                    "hash-bracket",
+                    "--format",
+                    "csv",
+                ][..],
+                window,
+            ]
+            .concat();
+            let from_file = stdout_of(&[&args[..], &[mainlog().as_str()]].concat());
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mailtrail"))
+                .args([&args[..], &["-"]].concat())
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::io::Write::write_all(&mut child.stdin.take().unwrap(), &data).unwrap();
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success(), "{args:?}");
+            let from_stdin = String::from_utf8(output.stdout).unwrap();
+            assert_eq!(from_file, from_stdin, "{args:?}");
+            assert!(from_file.lines().count() > 1, "{args:?}: {from_file}");
+            recovered += from_file.matches(",recovered,").count();
+        }
+    }
+    // The second read is what finds the later deliveries.
+    assert!(
+        recovered > 0,
+        "some ticket was recovered by a later delivery"
+    );
+}

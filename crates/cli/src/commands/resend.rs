@@ -10,10 +10,9 @@ use mailtrail_analysis::ticket_report::{ResendEntry, resend_list};
 use serde::Serialize;
 
 use crate::args::{FilterArgs, InputArgs, OutputArgs, TicketArgs, WindowArgs};
-use crate::pipeline::{Metadata, Settings, finish, load, open_output, select_with_tickets};
+use crate::pipeline::{Metadata, Settings, finish, load_for_tickets, open_output};
 use crate::report::{Format, format_time};
 use crate::ticketing::write_report;
-use mailtrail_analysis::Retention;
 
 /// Options of `mailtrail resend`.
 #[derive(Args, Debug)]
@@ -127,8 +126,7 @@ pub fn run(args: ResendArgs) -> anyhow::Result<ExitCode> {
     let settings =
         Settings::new(&args.input, &args.window, &args.filter)?.with_tickets(&args.tickets)?;
     let (mut out, format) = open_output(&args.output)?;
-    let mut loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
-    let selection = select_with_tickets(&loaded, &settings);
+    let (mut loaded, selection) = load_for_tickets(&args.input, &settings)?;
     let list = resend_list(&selection.findings, &selection.deliveries);
     let rows: Vec<ResendRow> = list
         .entries

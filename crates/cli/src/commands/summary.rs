@@ -82,11 +82,7 @@ pub(crate) fn counting_retention(settings: &Settings, baseline: Option<Window>) 
         Some(baseline) => settings.window.hull(&baseline),
         None => settings.window,
     };
-    Retention::Outcomes {
-        wanted: Outcome::ALL.into_iter().collect(),
-        window,
-        by: settings.by,
-    }
+    Retention::outcomes_in(Outcome::ALL.into_iter().collect(), window, settings.by)
 }
 
 /// True when the report counts this row: a selected outcome passing every

@@ -9,10 +9,9 @@ use mailtrail_analysis::ticket_report::{TicketSummary, ticket_summaries};
 use serde::Serialize;
 
 use crate::args::{FilterArgs, InputArgs, OutputArgs, TicketArgs, WindowArgs};
-use crate::pipeline::{Metadata, Settings, finish, load, open_output, select_with_tickets};
+use crate::pipeline::{Metadata, Settings, finish, load_for_tickets, open_output};
 use crate::report::{Format, format_time};
 use crate::ticketing::write_report;
-use mailtrail_analysis::Retention;
 
 /// Options of `mailtrail tickets`.
 #[derive(Args, Debug)]
@@ -159,8 +158,7 @@ pub fn run(args: TicketsArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let (mut out, format) = open_output(&args.output)?;
-    let mut loaded = load(&args.input, settings.log_zone, Retention::Everything)?;
-    let selection = select_with_tickets(&loaded, &settings);
+    let (mut loaded, selection) = load_for_tickets(&args.input, &settings)?;
     let summaries = ticket_summaries(&selection.findings, &selection.deliveries);
     let rows: Vec<TicketRow> = summaries
         .iter()
