@@ -25,7 +25,8 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use mailtrail_parse::Tz;
 use serde::Serialize;
 
-use crate::outcome::RecipientOutcome;
+use crate::outcome::{RecipientOutcome, earlier_by};
+use crate::partial::WantedMail;
 use crate::tickets::{RowTicket, TicketSource};
 
 /// The five columns of an export, by role.
@@ -227,6 +228,24 @@ pub struct TicketExport {
 }
 
 impl TicketExport {
+    /// The log mail [`join`] may match a row of this export to, with
+    /// `options`: the mail with one of its Message-IDs, and the mail to one
+    /// of its recipients received from the tolerance before the row's sent
+    /// time on. A scan keeps it whatever its outcome
+    /// ([`Retention::and_mail`](crate::Retention::and_mail)), so that the
+    /// join finds what it finds with every message kept.
+    pub fn wanted_mail(&self, options: &JoinOptions) -> WantedMail {
+        let by_time = self.rows.iter().filter_map(|row| {
+            let recipient = row.recipient.as_deref()?;
+            // A second more: the join takes a gap of exactly the tolerance.
+            let after = earlier_by(row.sent_at?, options.tolerance);
+            let after = earlier_by(after, Duration::seconds(1));
+            Some((recipient.as_bytes(), after))
+        });
+        let message_ids = self.rows.iter().filter_map(|row| row.message_id.as_deref());
+        WantedMail::to_recipients(by_time).and_message_ids(message_ids)
+    }
+
     /// Reads an export. Columns are detected from the header unless
     /// `overrides` names them; times without an offset are read in `zone`.
     pub fn from_reader<R: Read>(

@@ -56,7 +56,7 @@ pub use crate::outcome::{
     WindowBy, outcomes, outcomes_where,
 };
 pub use crate::partial::{
-    LineSample, PartialLog, RecipientSet, RejectionRecord, Retention, UNRECOGNISED_SAMPLES,
+    LineSample, PartialLog, RejectionRecord, Retention, UNRECOGNISED_SAMPLES, WantedMail,
     recipient_key,
 };
 pub use crate::record::{

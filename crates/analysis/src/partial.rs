@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use std::sync::Arc;
 
+use crate::join::{normalise_address, normalise_message_id};
 use crate::outcome::{
     HOST_CLOCK_SKEW, Outcome, OutcomeSet, Window, WindowBy, finished_record_matters, later_by,
 };
@@ -84,66 +85,117 @@ pub enum Retention {
         window: Window,
         /// Which times of a row the window looks at.
         by: WindowBy,
-        /// Entries that may have a row for one of these recipients,
-        /// received after its time, are kept whole too, whatever their
-        /// outcome: the later deliveries a ticket report looks for.
-        recipients: RecipientSet,
+        /// Entries that may have a row of this mail are kept whole too,
+        /// whatever their outcome.
+        also: WantedMail,
     },
 }
 
-/// Recipients, lower-cased as the ticket reports compare them, each with a
-/// time: a [`Retention::Outcomes`] keeps, whatever their outcome, the
-/// entries with a row for one of them that may have been received after
-/// its time (a later delivery, for a ticket report). Shared by the scan's
-/// threads; empty by default.
+/// Mail a report needs whatever its outcome, which a
+/// [`Retention::Outcomes`] keeps besides the outcomes it is asked for:
+/// the mail to some recipients received after a time of each (a ticket
+/// report's later deliveries, an export's notifications), and the mail
+/// with some Message-IDs (an export's). Shared by the scan's threads;
+/// empty by default.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RecipientSet(Arc<FxHashMap<String, DateTime<Utc>>>);
+pub struct WantedMail(Arc<WantedLists>);
 
-impl RecipientSet {
-    /// The set of `recipients`, as written in the log, each with the time
-    /// after which mail to it matters; the earliest when one is given
-    /// twice.
-    pub fn new<'a>(
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct WantedLists {
+    /// After when mail to each recipient ([`recipient_key`]) matters.
+    recipients: FxHashMap<String, DateTime<Utc>>,
+    /// Message-IDs, as [`normalise_message_id`] writes them.
+    message_ids: FxHashSet<String>,
+}
+
+impl WantedMail {
+    /// The mail to `recipients`, as written in the log, each received
+    /// after its time; the earliest when a recipient is given twice.
+    pub fn to_recipients<'a>(
         recipients: impl IntoIterator<Item = (&'a [u8], DateTime<Utc>)>,
-    ) -> RecipientSet {
-        let mut earliest: FxHashMap<String, DateTime<Utc>> = FxHashMap::default();
+    ) -> WantedMail {
+        WantedMail::default().and_recipients(recipients)
+    }
+
+    /// This mail and that to `recipients` received after their times.
+    pub fn and_recipients<'a>(
+        mut self,
+        recipients: impl IntoIterator<Item = (&'a [u8], DateTime<Utc>)>,
+    ) -> WantedMail {
+        let lists = Arc::make_mut(&mut self.0);
         for (recipient, after) in recipients {
-            earliest
+            lists
+                .recipients
                 .entry(recipient_key(recipient))
                 .and_modify(|at| *at = (*at).min(after))
                 .or_insert(after);
         }
-        RecipientSet(Arc::new(earliest))
+        self
     }
 
-    /// How many recipients.
-    pub fn len(&self) -> usize {
-        self.0.len()
+    /// This mail and that with one of `message_ids`.
+    pub fn and_message_ids<'a>(
+        mut self,
+        message_ids: impl IntoIterator<Item = &'a str>,
+    ) -> WantedMail {
+        let lists = Arc::make_mut(&mut self.0);
+        lists
+            .message_ids
+            .extend(message_ids.into_iter().map(normalise_message_id));
+        self
     }
 
-    /// True when there is none.
+    /// Both: mail either wants.
+    pub fn union(self, other: &WantedMail) -> WantedMail {
+        let recipients = other.0.recipients.iter().map(|(r, at)| (r.as_bytes(), *at));
+        let message_ids = other.0.message_ids.iter().map(String::as_str);
+        self.and_recipients(recipients).and_message_ids(message_ids)
+    }
+
+    /// True when no mail is wanted.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.recipients.is_empty() && self.0.message_ids.is_empty()
     }
 
-    /// After when mail to `recipient`, as written in the log, matters;
-    /// `None` when it is not in the set.
+    /// After when mail to `recipient`, as written in the log, is wanted;
+    /// `None` when it is not.
     pub fn after(&self, recipient: &[u8]) -> Option<DateTime<Utc>> {
-        if self.0.is_empty() {
+        let recipients = &self.0.recipients;
+        if recipients.is_empty() {
             return None;
         }
-        self.0.get(&recipient_key(recipient)).copied()
+        let key = recipient_key(recipient);
+        if let Some(at) = recipients.get(&key) {
+            return Some(*at);
+        }
+        // The export join compares addresses without angle brackets and
+        // spaces around them.
+        let bare = normalise_address(&key);
+        (bare != key).then(|| recipients.get(&bare).copied())?
     }
 
-    /// True when a row of `record` may be for one of the recipients and
-    /// received after its time. Every address it names is looked at (a row
-    /// reports the original address when there is one), and a row's
-    /// reception is at most its entry's last line, give or take the
-    /// clocks of two hosts (a later hop dates its rows by the first hop's
-    /// reception): keeping an entry too many costs only memory.
+    /// True when a row of `record` may be wanted.
+    ///
+    /// Every address it names is looked at (a row reports the original
+    /// address when there is one), and a row's reception is at most its
+    /// entry's last line, give or take the clocks of two hosts (a later
+    /// hop dates its rows by the first hop's reception). A row's
+    /// Message-ID is the first hop's: an entry without one of its own may
+    /// have it. Keeping an entry too many costs only memory.
     fn wants(&self, record: &MessageRecord) -> bool {
-        if self.0.is_empty() {
+        if self.is_empty() {
             return false;
+        }
+        if !self.0.message_ids.is_empty() && record.bounce_of.is_none() {
+            match &record.message_id {
+                Some(id) => {
+                    let id = normalise_message_id(&id.as_bytes().to_str_lossy());
+                    if self.0.message_ids.contains(&id) {
+                        return true;
+                    }
+                }
+                None => return true,
+            }
         }
         let named = record.recipients.iter().flat_map(|recipient| {
             std::iter::once(recipient.address.as_bytes())
@@ -176,23 +228,26 @@ impl Retention {
             wanted,
             window,
             by,
-            recipients: RecipientSet::default(),
+            also: WantedMail::default(),
         }
     }
 
     /// Also keeps, whatever their outcome, the entries that may have a row
-    /// for one of `recipients` received after its time; nothing changes for [`Retention::Everything`],
-    /// which keeps them already.
-    pub fn and_recipients(self, recipients: RecipientSet) -> Retention {
+    /// of `mail`; nothing changes for [`Retention::Everything`], which
+    /// keeps them already.
+    pub fn and_mail(self, mail: &WantedMail) -> Retention {
         match self {
             Retention::Everything => Retention::Everything,
             Retention::Outcomes {
-                wanted, window, by, ..
+                wanted,
+                window,
+                by,
+                also,
             } => Retention::Outcomes {
                 wanted,
                 window,
                 by,
-                recipients,
+                also: also.union(mail),
             },
         }
     }
@@ -205,12 +260,12 @@ impl Retention {
                 wanted,
                 window,
                 by,
-                recipients,
+                also,
             } => {
                 let (wanted, by) = (*wanted, *by);
                 let has_row = || {
                     (finished_record_matters(record, wanted) && window.may_select(record, by))
-                        || recipients.wants(record)
+                        || also.wants(record)
                 };
                 // Notifications are marked as such through the entry they
                 // are about: its handoff keeps that link whatever its own
@@ -268,19 +323,27 @@ impl Retention {
         }
     }
 
-    /// Whether a rejection at `at` may be a row of the report.
-    fn keeps_rejection(&self, at: DateTime<Utc>) -> bool {
+    /// Whether a rejection at `at` of `recipient` may be a row of the
+    /// report, or one the export join may match.
+    fn keeps_rejection(&self, at: DateTime<Utc>, recipient: Option<&[u8]>) -> bool {
         match self {
             Retention::Everything => true,
             Retention::Outcomes {
-                wanted, window, by, ..
+                wanted,
+                window,
+                by,
+                also,
             } => {
                 // A rejection row has no reception time, only a failure.
                 let in_window = match by {
                     WindowBy::Failure => window.contains(at),
                     WindowBy::Received => *window == Window::default(),
                 };
-                wanted.contains(Outcome::Rejected) && in_window
+                let wanted_mail = || {
+                    let after = recipient.and_then(|r| also.after(r));
+                    after.is_some_and(|after| at > after)
+                };
+                (wanted.contains(Outcome::Rejected) && in_window) || wanted_mail()
             }
         }
     }
@@ -549,7 +612,7 @@ impl PartialLog {
             None => self.span = Some((event.at, event.at)),
         }
         if let EventKind::Rejected(rejection) = &event.kind
-            && self.retention.keeps_rejection(event.at)
+            && (self.retention).keeps_rejection(event.at, rejection.recipient.map(|r| r.as_bytes()))
         {
             self.rejections.push(RejectionRecord {
                 at: event.at,

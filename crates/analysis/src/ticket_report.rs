@@ -16,7 +16,7 @@ use mailtrail_parse::Mta;
 use crate::classify::Category;
 use crate::finding::Finding;
 use crate::outcome::{Outcome, RecipientOutcome};
-use crate::partial::{RecipientSet, recipient_key};
+use crate::partial::{WantedMail, recipient_key};
 
 /// A delivered message for a ticket and recipient.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,14 +93,14 @@ impl<'a> DeliveryIndex<'a> {
 /// The recipients whose later deliveries [`ticket_summaries`] and
 /// [`resend_list`] look for in `findings`, each with the time after which
 /// they do (its earliest failed message's): what a scan must keep of the
-/// delivered mail for them ([`Retention::and_recipients`]).
+/// delivered mail for them ([`Retention::and_mail`]).
 ///
-/// [`Retention::and_recipients`]: crate::Retention::and_recipients
-pub fn later_delivery_recipients(findings: &[Finding]) -> RecipientSet {
+/// [`Retention::and_mail`]: crate::Retention::and_mail
+pub fn later_delivery_recipients(findings: &[Finding]) -> WantedMail {
     let failed = findings
         .iter()
         .filter(|f| f.ticket.is_some() && !f.outcome.is_notification);
-    RecipientSet::new(
+    WantedMail::to_recipients(
         failed.filter_map(|f| Some((f.outcome.recipient.as_slice(), sent_time(&f.outcome)?))),
     )
 }

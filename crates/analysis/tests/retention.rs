@@ -4,13 +4,16 @@
 
 use std::path::PathBuf;
 
-use bstr::ByteSlice;
+use bstr::{BString, ByteSlice};
 
 use mailtrail_analysis::classify::Classifier;
 use mailtrail_analysis::incident::{IncidentOptions, find_incidents};
+use mailtrail_analysis::join::{
+    ColumnOverrides, ExportStatus, JoinOptions, Joined, TicketExport, join,
+};
 use mailtrail_analysis::{
-    Finding, Handoff, Outcome, OutcomeSet, PartialLog, RecipientOutcome, RecipientSet, Retention,
-    ScanOptions, Window, WindowBy, outcomes, outcomes_where, scan_bytes, scan_reader, summary,
+    Finding, Handoff, Outcome, OutcomeSet, PartialLog, RecipientOutcome, Retention, ScanOptions,
+    WantedMail, Window, WindowBy, outcomes, outcomes_where, scan_bytes, scan_reader, summary,
 };
 use mailtrail_parse::{ParserOptions, Tz};
 
@@ -575,7 +578,8 @@ fn recipients_added_to_a_retention_keep_their_later_rows() {
                 Some((r.recipient.to_ascii_uppercase(), sent))
             })
             .collect();
-        let recipients = RecipientSet::new(shouted.iter().map(|(r, at)| (r.as_slice(), *at)));
+        let recipients =
+            WantedMail::to_recipients(shouted.iter().map(|(r, at)| (r.as_slice(), *at)));
         let theirs = |log: &PartialLog| -> Vec<RecipientOutcome> {
             let later = |r: &RecipientOutcome| {
                 let after = recipients.after(&r.recipient);
@@ -590,7 +594,7 @@ fn recipients_added_to_a_retention_keep_their_later_rows() {
         later_deliveries += (expected.iter())
             .filter(|r| r.outcome == Outcome::Delivered)
             .count();
-        let retention = undelivered().and_recipients(recipients.clone());
+        let retention = undelivered().and_mail(&recipients);
         for chunk_size in [1 << 20, 500, 97] {
             let retained = scan(files, *zone, chunk_size, retention.clone());
             assert_eq!(
@@ -605,6 +609,73 @@ fn recipients_added_to_a_retention_keep_their_later_rows() {
         }
     }
     assert!(later_deliveries > 0, "some failed recipient got mail later");
+}
+
+/// A retention given a ticket export's mail keeps what the join may match,
+/// by Message-ID or by recipient and time, refusals included: the join gives every export row and every report
+/// row the same result as with everything kept.
+#[test]
+fn an_exports_mail_kept_joins_as_everything_kept() {
+    let files: &[&str] = &["exim/incident/mainlog"];
+    let everything = scan(files, Tz::UTC, 1 << 20, Retention::Everything);
+    let joinable = |log: &PartialLog| outcomes_where(log, |_, is_notification| !is_notification);
+    let all_rows = joinable(&everything);
+    // The helpdesk's export, and a row sent half a minute before each of
+    // three refusals at SMTP time: the join takes a refusal too.
+    let mut csv = String::from_utf8(fixture("exim/incident/helpdesk-export.csv")).unwrap();
+    let refused = all_rows.iter().filter(|r| r.outcome == Outcome::Rejected);
+    for (n, row) in refused.take(3).enumerate() {
+        let sent = row.first_failure_at.unwrap() - chrono::TimeDelta::seconds(30);
+        let recipient = row.recipient.to_str_lossy();
+        csv.push_str(&format!(
+            "R-{n},,reply,{recipient},{},\n",
+            sent.to_rfc3339()
+        ));
+    }
+    // And one known by its Message-ID alone: a message all delivered, to
+    // no recipient of the export.
+    let all_delivered = |queue_id: &BString| {
+        (all_rows.iter().filter(|r| r.queue_id == *queue_id))
+            .all(|r| r.outcome == Outcome::Delivered)
+    };
+    let message_id = (all_rows.iter())
+        .filter(|r| !csv.contains(&*r.recipient.to_str_lossy()) && all_delivered(&r.queue_id))
+        .find_map(|r| r.message_id.as_ref())
+        .unwrap();
+    csv.push_str(&format!("M-0,,reply,,,<{}>\n", message_id.to_str_lossy()));
+    let export =
+        TicketExport::from_reader(csv.as_bytes(), &ColumnOverrides::default(), Tz::UTC).unwrap();
+    let options = JoinOptions::default();
+    let expected = join(&export, &all_rows, &options);
+    let refusals_joined = (all_rows.iter().zip(&expected.rows))
+        .filter(|(row, ticket)| row.outcome == Outcome::Rejected && ticket.ticket().is_some())
+        .count();
+    assert_eq!(refusals_joined, 3);
+    assert_eq!(expected.export.last(), Some(&ExportStatus::MessageId));
+    let bounced = || std::iter::once(Outcome::Bounced).collect::<OutcomeSet>();
+    let tickets_of_bounces = |rows: &[RecipientOutcome], joined: &Joined| {
+        (rows.iter().zip(&joined.rows))
+            .filter(|(row, _)| row.outcome == Outcome::Bounced)
+            .map(|(row, ticket)| (row.clone(), ticket.clone()))
+            .collect::<Vec<_>>()
+    };
+    let retention = Retention::outcomes(bounced()).and_mail(&export.wanted_mail(&options));
+    for chunk_size in [1 << 20, 500, 97] {
+        let retained = scan(files, Tz::UTC, chunk_size, retention.clone());
+        let rows = joinable(&retained);
+        let joined = join(&export, &rows, &options);
+        assert_eq!(joined.export, expected.export, "chunk size {chunk_size}");
+        assert_eq!(joined.quality, expected.quality, "chunk size {chunk_size}");
+        assert_eq!(
+            tickets_of_bounces(&rows, &joined),
+            tickets_of_bounces(&all_rows, &expected),
+            "chunk size {chunk_size}"
+        );
+        assert!(
+            records(&retained) < records(&everything),
+            "something is dropped"
+        );
+    }
 }
 
 #[test]

@@ -168,17 +168,17 @@ fn parse_outcomes(list: &str) -> anyhow::Result<Vec<Outcome>> {
 impl Settings {
     /// What [`select_with_tickets`] needs kept of the finished entries:
     /// only those that may have a row with a selected outcome in the
-    /// window, unless a ticket export is joined (the join looks at every
-    /// message).
+    /// window, and with a ticket export those the join may match to one
+    /// of its rows.
     pub fn retention(&self) -> Retention {
-        if self.tickets.joins_export() {
-            Retention::Everything
-        } else {
-            Retention::outcomes_in(
-                self.outcomes.iter().copied().collect(),
-                self.window,
-                self.by,
-            )
+        let retention = Retention::outcomes_in(
+            self.outcomes.iter().copied().collect(),
+            self.window,
+            self.by,
+        );
+        match &self.tickets.export {
+            Some((_, export)) => retention.and_mail(&export.wanted_mail(&self.tickets.join)),
+            None => retention,
         }
     }
 }
@@ -310,14 +310,14 @@ pub fn load_with_digest(
 /// recipients with a ticket, then also every entry that may have a row
 /// for one of them received after its first failed message. Memory then
 /// grows with the failures and the mail to those recipients, not with the
-/// log. Standard input cannot be read twice, and a ticket export joins
-/// every row: both keep everything in one read.
+/// log. Standard input cannot be read twice: it is read once, keeping
+/// everything.
 pub fn load_for_tickets(
     args: &InputArgs,
     settings: &Settings,
 ) -> anyhow::Result<(Loaded, Selection)> {
     let reads_stdin = (args.logs.iter()).any(|path| matches!(Input::from_arg(path), Input::Stdin));
-    if reads_stdin || settings.tickets.joins_export() {
+    if reads_stdin {
         let loaded = load(args, settings.log_zone, Retention::Everything)?;
         let selection = select_with_tickets(&loaded, settings);
         return Ok((loaded, selection));
@@ -335,7 +335,7 @@ pub fn load_for_tickets(
     let loaded = load(
         args,
         settings.log_zone,
-        settings.retention().and_recipients(failed),
+        settings.retention().and_mail(&failed),
     )?;
     let selection = select_with_tickets(&loaded, settings);
     Ok((loaded, selection))
