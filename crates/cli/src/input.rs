@@ -31,6 +31,17 @@ impl Input {
         }
     }
 
+    /// True when the input can be read a second time and give the same
+    /// lines: a regular file (one still being written gives more), not
+    /// standard input, a pipe (`<(zcat …)`) or a terminal. An input that
+    /// cannot be opened is reported by the first read.
+    pub fn can_be_read_again(&self) -> bool {
+        match self {
+            Input::Stdin => false,
+            Input::File(path) => std::fs::metadata(path).map_or(true, |m| m.is_file()),
+        }
+    }
+
     pub fn name(&self) -> String {
         match self {
             Input::Stdin => "<stdin>".to_string(),

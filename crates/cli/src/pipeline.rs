@@ -310,14 +310,14 @@ pub fn load_with_digest(
 /// recipients with a ticket, then also every entry that may have a row
 /// for one of them received after its first failed message. Memory then
 /// grows with the failures and the mail to those recipients, not with the
-/// log. Standard input cannot be read twice: it is read once, keeping
-/// everything.
+/// log. Standard input and pipes cannot be read twice: inputs with one of
+/// them are read once, keeping everything.
 pub fn load_for_tickets(
     args: &InputArgs,
     settings: &Settings,
 ) -> anyhow::Result<(Loaded, Selection)> {
-    let reads_stdin = (args.logs.iter()).any(|path| matches!(Input::from_arg(path), Input::Stdin));
-    if reads_stdin {
+    let read_once = (args.logs.iter()).any(|path| !Input::from_arg(path).can_be_read_again());
+    if read_once {
         let loaded = load(args, settings.log_zone, Retention::Everything)?;
         let selection = select_with_tickets(&loaded, settings);
         return Ok((loaded, selection));

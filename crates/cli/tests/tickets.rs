@@ -832,8 +832,8 @@ fn trace_quotes_the_same_lines_read_through_or_in_parallel_chunks() {
 }
 
 /// `tickets` and `resend` read a file twice, keeping only the failures and
-/// the later mail to their recipients, but standard input once, keeping
-/// everything: both must give the same report.
+/// the later mail to their recipients, but standard input and pipes once,
+/// keeping everything: all must give the same report.
 #[test]
 fn ticket_reports_read_twice_match_one_read_keeping_everything() {
     let data = std::fs::read(incident("mainlog")).unwrap();
@@ -855,17 +855,25 @@ fn ticket_reports_read_twice_match_one_read_keeping_everything() {
             ]
             .concat();
             let from_file = stdout_of(&[&args[..], &[mainlog().as_str()]].concat());
-            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mailtrail"))
-                .args([&args[..], &["-"]].concat())
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            std::io::Write::write_all(&mut child.stdin.take().unwrap(), &data).unwrap();
-            let output = child.wait_with_output().unwrap();
-            assert!(output.status.success(), "{args:?}");
-            let from_stdin = String::from_utf8(output.stdout).unwrap();
-            assert_eq!(from_file, from_stdin, "{args:?}");
+            // `-`, and a path that is a pipe (as `<(zcat mainlog.gz)` gives):
+            // neither can be read again.
+            let piped = ["-", "/dev/stdin"];
+            for input in piped
+                .into_iter()
+                .filter(|i| *i == "-" || cfg!(target_os = "linux"))
+            {
+                let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mailtrail"))
+                    .args([&args[..], &[input]].concat())
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                std::io::Write::write_all(&mut child.stdin.take().unwrap(), &data).unwrap();
+                let output = child.wait_with_output().unwrap();
+                assert!(output.status.success(), "{args:?} {input}");
+                let from_pipe = String::from_utf8(output.stdout).unwrap();
+                assert_eq!(from_file, from_pipe, "{args:?} {input}");
+            }
             assert!(from_file.lines().count() > 1, "{args:?}: {from_file}");
             recovered += from_file.matches(",recovered,").count();
         }
