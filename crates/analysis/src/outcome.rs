@@ -1131,7 +1131,7 @@ fn add_queue_times(row: &mut RecipientOutcome, record: &MessageRecord) {
     row.failure_times.sort();
 }
 
-fn id_time(mta: Mta, queue_id: &[u8]) -> Option<DateTime<Utc>> {
+pub(crate) fn id_time(mta: Mta, queue_id: &[u8]) -> Option<DateTime<Utc>> {
     match mta {
         Mta::Exim => mailtrail_parse::exim_id_time(queue_id),
         Mta::Postfix => mailtrail_parse::postfix_long_id_time(queue_id),

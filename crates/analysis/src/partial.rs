@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use crate::join::{normalise_address, normalise_message_id};
 use crate::outcome::{
-    HOST_CLOCK_SKEW, Outcome, OutcomeSet, Window, WindowBy, finished_record_matters, later_by,
+    HOST_CLOCK_SKEW, Outcome, OutcomeSet, Window, WindowBy, finished_record_matters, id_time,
+    later_by,
 };
 use crate::record::{
     Handoff, HopMarker, HopMarkers, MessageKey, MessageRecord, key_into, key_prefix, split_key,
@@ -133,7 +134,9 @@ impl WantedMail {
         self
     }
 
-    /// This mail and that with one of `message_ids`.
+    /// This mail and that with one of `message_ids`, as
+    /// [`normalise_message_id`] writes them (it is not idempotent: `< <x>>`
+    /// gives `<x`, then `x`).
     pub fn and_message_ids<'a>(
         mut self,
         message_ids: impl IntoIterator<Item = &'a str>,
@@ -141,7 +144,7 @@ impl WantedMail {
         let lists = Arc::make_mut(&mut self.0);
         lists
             .message_ids
-            .extend(message_ids.into_iter().map(normalise_message_id));
+            .extend(message_ids.into_iter().map(str::to_string));
         self
     }
 
@@ -150,6 +153,15 @@ impl WantedMail {
         let recipients = other.0.recipients.iter().map(|(r, at)| (r.as_bytes(), *at));
         let message_ids = other.0.message_ids.iter().map(String::as_str);
         self.and_recipients(recipients).and_message_ids(message_ids)
+    }
+
+    /// True when this keeps all the mail `other` wants: each of its
+    /// recipients from its time or earlier, and each of its Message-IDs.
+    pub fn covers(&self, other: &WantedMail) -> bool {
+        let recipients = other.0.recipients.iter().all(|(recipient, after)| {
+            (self.0.recipients.get(recipient)).is_some_and(|ours| ours <= after)
+        });
+        recipients && other.0.message_ids.is_subset(&self.0.message_ids)
     }
 
     /// True when no mail is wanted.
@@ -174,15 +186,17 @@ impl WantedMail {
         (bare != key).then(|| recipients.get(&bare).copied())?
     }
 
-    /// True when a row of `record` may be wanted.
+    /// True when a row of `record`, the entry under `key`, may be wanted.
     ///
     /// Every address it names is looked at (a row reports the original
-    /// address when there is one), and a row's reception is at most its
-    /// entry's last line, give or take the clocks of two hosts (a later
-    /// hop dates its rows by the first hop's reception). A row's
-    /// Message-ID is the first hop's: an entry without one of its own may
-    /// have it. Keeping an entry too many costs only memory.
-    fn wants(&self, record: &MessageRecord) -> bool {
+    /// address when there is one), and the empty one of a row without a
+    /// recipient. A row's reception is at most its entry's last line, give
+    /// or take the clocks of two hosts (a later hop dates its rows by the
+    /// first hop's reception), or the time its queue id encodes when that
+    /// is later (a log read in the wrong zone). A row's Message-ID is the
+    /// first hop's: an entry without one of its own may have it. Keeping
+    /// an entry too many costs only memory.
+    fn wants(&self, record: &MessageRecord, key: &[u8]) -> bool {
         if self.is_empty() {
             return false;
         }
@@ -202,9 +216,10 @@ impl WantedMail {
                 .chain(recipient.original.as_ref().map(|a| a.as_bytes()))
         });
         let listed = record.listed_recipients.iter().map(|a| a.as_slice());
-        let latest_reception = later_by(record.last_seen, HOST_CLOCK_SKEW);
-        named
-            .chain(listed)
+        let own_clock = later_by(record.last_seen, HOST_CLOCK_SKEW);
+        let id_clock = id_time(record.mta, split_key(key).1.as_bytes());
+        let latest_reception = id_clock.map_or(own_clock, |t| t.max(own_clock));
+        (named.chain(listed).chain([&b""[..]]))
             .any(|address| self.after(address).is_some_and(|t| latest_reception > t))
     }
 }
@@ -252,8 +267,8 @@ impl Retention {
         }
     }
 
-    /// What to do with a finished entry.
-    fn decide(&self, record: &MessageRecord) -> Keep {
+    /// What to do with the finished entry `record` under `key`.
+    fn decide(&self, record: &MessageRecord, key: &[u8]) -> Keep {
         match self {
             Retention::Everything => Keep::Whole,
             Retention::Outcomes {
@@ -265,15 +280,19 @@ impl Retention {
                 let (wanted, by) = (*wanted, *by);
                 let has_row = || {
                     (finished_record_matters(record, wanted) && window.may_select(record, by))
-                        || also.wants(record)
+                        || also.wants(record, key)
                 };
+                // Rows of the wanted mail may be anywhere in time: what an
+                // entry lends or marks is kept whatever the window then.
+                let any_time = !also.is_empty();
                 // Notifications are marked as such through the entry they
                 // are about: its handoff keeps that link whatever its own
                 // rows, while a notification's row may be in the window.
                 if !record.is_finished() || has_row() {
                     Keep::Whole
-                } else if (record.has_next_hop() && window.may_lend(record, by))
-                    || (!record.notifications.is_empty() && window.may_mark(record, by))
+                } else if (record.has_next_hop() && (any_time || window.may_lend(record, by)))
+                    || (!record.notifications.is_empty()
+                        && (any_time || window.may_mark(record, by)))
                 {
                     Keep::Origin
                 } else if record.has_next_hop() && window.may_date(record, by) {
@@ -288,7 +307,7 @@ impl Retention {
     /// Whether the finished `record` under `key` stays whole; what is kept
     /// of it otherwise goes to `dropped`.
     fn keeps(&self, record: &MessageRecord, key: &[u8], dropped: &mut Dropped) -> bool {
-        match self.decide(record) {
+        match self.decide(record, key) {
             Keep::Whole => return true,
             Keep::Origin => dropped.handoffs.push(record.handoff(key)),
             Keep::Reception => dropped.handoffs.push(record.reception_handoff(key)),
@@ -339,8 +358,9 @@ impl Retention {
                     WindowBy::Failure => window.contains(at),
                     WindowBy::Received => *window == Window::default(),
                 };
+                // A refusal without a recipient has an empty one in its row.
                 let wanted_mail = || {
-                    let after = recipient.and_then(|r| also.after(r));
+                    let after = also.after(recipient.unwrap_or_default());
                     after.is_some_and(|after| at > after)
                 };
                 (wanted.contains(Outcome::Rejected) && in_window) || wanted_mail()
@@ -540,10 +560,10 @@ impl PartialLog {
         let entries: Vec<(&MessageKey, &Vec<MessageRecord>)> = self.messages.iter().collect();
         let judged: Vec<MessageKey> = entries
             .par_iter()
-            .filter(|(_, records)| {
+            .filter(|(key, records)| {
                 records
                     .iter()
-                    .any(|record| !matches!(retention.decide(record), Keep::Whole))
+                    .any(|record| !matches!(retention.decide(record, key), Keep::Whole))
             })
             .map(|(key, _)| (*key).clone())
             .collect();

@@ -678,6 +678,138 @@ fn an_exports_mail_kept_joins_as_everything_kept() {
     }
 }
 
+/// relay1 hands bob's message to mx1 at 08:00; mx1's log of it has a
+/// deferral, then its first reception line hours later. The row's
+/// reception is relay1's.
+const HANDED_OVER: &str = r"Oct 20 05:00:00 relay1 postfix/smtpd[90]: 0A0B0C0D0E: client=app.example.com[192.0.2.10]
+Oct 20 05:00:00 relay1 postfix/cleanup[91]: 0A0B0C0D0E: message-id=<z1@example.com>
+Oct 20 05:00:00 relay1 postfix/qmgr[92]: 0A0B0C0D0E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 05:00:01 relay1 postfix/smtp[93]: 0A0B0C0D0E: to=<zed@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1, delays=0.1/0/0/1, dsn=5.1.1, status=bounced (host mx.example.net[198.51.100.7] said: 550 5.1.1 No such user (in reply to RCPT TO command))
+Oct 20 05:00:01 relay1 postfix/qmgr[92]: 0A0B0C0D0E: removed
+Oct 20 08:00:00 relay1 postfix/smtpd[100]: 1A2B3C4D5E: client=app.example.com[192.0.2.10]
+Oct 20 08:00:00 relay1 postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.com>
+Oct 20 08:00:00 relay1 postfix/qmgr[102]: 1A2B3C4D5E: from=<alice@example.com>, size=1234, nrcpt=1 (queue active)
+Oct 20 08:00:01 relay1 postfix/smtp[103]: 1A2B3C4D5E: to=<bob@example.net>, relay=mx1.example.com[198.51.100.5]:25, delay=1, delays=0.1/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4F5A6B7C8D)
+Oct 20 08:00:01 relay1 postfix/qmgr[102]: 1A2B3C4D5E: removed
+Oct 20 08:30:00 mx1 postfix/smtp[203]: 4F5A6B7C8D: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=1800, delays=1799/0/0/1, dsn=4.7.1, status=deferred (host mx.example.net[198.51.100.7] said: 450 4.7.1 Try again later (in reply to RCPT TO command))
+Oct 20 11:00:00 mx1 postfix/qmgr[202]: 4F5A6B7C8D: from=<alice@example.com>, size=1300, nrcpt=1 (queue active)
+Oct 20 11:00:01 mx1 postfix/smtp[203]: 4F5A6B7C8D: to=<bob@example.net>, relay=mx.example.net[198.51.100.7]:25, delay=10801, delays=10800/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Oct 20 11:00:01 mx1 postfix/qmgr[202]: 4F5A6B7C8D: removed
+";
+
+/// alice's bounce at 09:30, then a delay notification to her at 12:00,
+/// marked as such only through the line of the message it is about.
+const NOTIFIED: &str = r"Oct 20 09:30:00 mx1 postfix/smtpd[100]: AAAA000001: client=ext.example.net[198.51.100.9]
+Oct 20 09:30:00 mx1 postfix/cleanup[101]: AAAA000001: message-id=<g1@example.com>
+Oct 20 09:30:00 mx1 postfix/qmgr[102]: AAAA000001: from=<helpdesk@example.com>, size=100, nrcpt=1 (queue active)
+Oct 20 09:30:01 mx1 postfix/smtp[103]: AAAA000001: to=<alice@example.org>, relay=mx.example.org[198.51.100.30]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host mx.example.org[198.51.100.30] said: 550 5.1.1 User unknown (in reply to RCPT TO command))
+Oct 20 09:30:01 mx1 postfix/qmgr[102]: AAAA000001: removed
+Oct 20 11:10:00 mx1 postfix/pickup[104]: BBBB000002: uid=1000 from=<alice@example.org>
+Oct 20 11:10:00 mx1 postfix/cleanup[101]: BBBB000002: message-id=<o1@example.org>
+Oct 20 11:10:00 mx1 postfix/qmgr[102]: BBBB000002: from=<alice@example.org>, size=100, nrcpt=1 (queue active)
+Oct 20 11:10:01 mx1 postfix/smtp[105]: BBBB000002: to=<carol@example.net>, relay=mx.example.net[198.51.100.31]:25, delay=1, delays=0/0/0/1, dsn=4.7.1, status=deferred (host mx.example.net[198.51.100.31] said: 450 4.7.1 try later (in reply to RCPT TO command))
+Oct 20 12:00:00 mx1 postfix/cleanup[101]: CCCC000003: message-id=<n1@mx1.example.com>
+Oct 20 12:00:00 mx1 postfix/bounce[106]: BBBB000002: sender delay notification: CCCC000003
+Oct 20 12:00:00 mx1 postfix/qmgr[102]: CCCC000003: from=<>, size=500, nrcpt=1 (queue active)
+Oct 20 12:00:00 mx1 postfix/smtp[105]: CCCC000003: to=<alice@example.org>, relay=mx.example.org[198.51.100.30]:25, delay=0, delays=0/0/0/0, dsn=2.0.0, status=sent (250 ok)
+Oct 20 12:00:00 mx1 postfix/qmgr[102]: CCCC000003: removed
+Oct 20 13:00:00 mx1 postfix/smtp[105]: BBBB000002: to=<carol@example.net>, relay=mx.example.net[198.51.100.31]:25, delay=6600, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)
+Oct 20 13:00:00 mx1 postfix/qmgr[102]: BBBB000002: removed
+";
+
+/// The export join with `export` (CSV) over `log`: every export row's
+/// status, the same with everything kept as with the export's mail kept,
+/// whatever the window drops and wherever the chunks are cut.
+fn assert_export_joins_as_everything_kept(
+    log: &str,
+    export: &str,
+    options: &JoinOptions,
+    window: Window,
+) {
+    let joinable = |log: &PartialLog| outcomes_where(log, |_, is_notification| !is_notification);
+    let export =
+        TicketExport::from_reader(export.as_bytes(), &ColumnOverrides::default(), Tz::UTC).unwrap();
+    let expected = join(
+        &export,
+        &joinable(&scan_text(log, Retention::Everything)),
+        options,
+    );
+    let wanted = Outcome::UNDELIVERED.into_iter().collect();
+    let retention = Retention::outcomes_in(wanted, window, WindowBy::Failure)
+        .and_mail(&export.wanted_mail(options));
+    for chunk_size in [1 << 20, 700, 97] {
+        let retained = scan_text_in_chunks(log, chunk_size, retention.clone());
+        let joined = join(&export, &joinable(&retained), options);
+        assert_eq!(joined.export, expected.export, "chunk size {chunk_size}");
+        assert_eq!(joined.quality, expected.quality, "chunk size {chunk_size}");
+    }
+}
+
+#[test]
+fn an_exports_mail_keeps_what_its_first_hop_lends_and_marks_outside_the_window() {
+    let until = |hour| Window {
+        since: None,
+        until: Some(at(20, hour)),
+    };
+    // The row's reception is relay1's 08:00: more than the tolerance
+    // before the export's 11:00, so it does not match.
+    let export = "Ticket,To,Created at\nT-9,bob@example.net,2024-10-20T11:00:00Z\n";
+    assert_export_joins_as_everything_kept(HANDED_OVER, export, &JoinOptions::default(), until(6));
+    // The notification is no rival of the bounce to alice.
+    let export = "Ticket,To,Created at\nT-7,alice@example.org,2024-10-20T10:45:00Z\n";
+    let options = JoinOptions {
+        tolerance: chrono::TimeDelta::hours(3),
+        ..JoinOptions::default()
+    };
+    assert_export_joins_as_everything_kept(NOTIFIED, export, &options, until(10));
+}
+
+#[test]
+fn an_exports_empty_recipient_keeps_refusals_without_one() {
+    // A refusal after DATA at 15:11:23 has no recipient; the export's `<>`
+    // is the empty address too. (The fixture has a line of invalid UTF-8.)
+    let log = String::from_utf8_lossy(&fixture("exim/outcomes.log")).into_owned();
+    let csv = "Ticket,To,Created at\nX-1,<>,2024-11-05T15:11:20Z\n";
+    let export =
+        TicketExport::from_reader(csv.as_bytes(), &ColumnOverrides::default(), Tz::UTC).unwrap();
+    let options = JoinOptions::default();
+    let everything = scan_text(&log, Retention::Everything);
+    let rows = outcomes_where(&everything, |_, is_notification| !is_notification);
+    assert_eq!(
+        join(&export, &rows, &options).export,
+        [ExportStatus::RecipientTime]
+    );
+    assert_export_joins_as_everything_kept(&log, csv, &options, Window::default());
+}
+
+/// A log read in the wrong zone: the first message's lines say 08:10 to
+/// 08:20, its queue id says 11:00 UTC, which is its row's reception.
+const READ_IN_THE_WRONG_ZONE: &str = r#"2024-10-20 08:10:00 1t2TfE-00000009AAB-0001 == support+123@example.com R=dnslookup T=remote_smtp defer (-44) H=mx.example.com [198.51.100.5]: SMTP error from remote mail server after RCPT TO:<support+123@example.com>: 451 4.7.1 Try again later
+2024-10-20 08:20:00 1t2TfE-00000009AAB-0001 => support+123@example.com R=dnslookup T=remote_smtp H=mx.example.com [198.51.100.5] C="250 OK"
+2024-10-20 08:20:00 1t2TfE-00000009AAB-0001 Completed
+2024-10-20 09:30:00 1t2W0O-00000009AAA-0001 <= bob@example.net H=mail.example.net [198.51.100.9] P=esmtps S=100 id=f1@example.net T="hello"
+2024-10-20 09:30:01 1t2W0O-00000009AAA-0001 ** support+123@example.com R=dnslookup T=remote_smtp H=mx.example.com [198.51.100.5]: SMTP error from remote mail server after RCPT TO:<support+123@example.com>: 550 5.1.1 User unknown
+2024-10-20 09:30:01 1t2W0O-00000009AAA-0001 Completed
+"#;
+
+#[test]
+fn wanted_mail_is_kept_by_the_time_its_queue_id_says() {
+    let after = at(20, 9) + chrono::TimeDelta::minutes(30);
+    let recipient = &b"support+123@example.com"[..];
+    let later = |log: &PartialLog| -> Vec<RecipientOutcome> {
+        (outcomes(log).into_iter())
+            .filter(|r| r.recipient == recipient && r.received_at.is_some_and(|t| t > after))
+            .collect()
+    };
+    let expected = later(&scan_text(READ_IN_THE_WRONG_ZONE, Retention::Everything));
+    assert_eq!(expected.len(), 1, "{expected:?}");
+    let retention = undelivered().and_mail(&WantedMail::to_recipients([(recipient, after)]));
+    for chunk_size in [1 << 20, 200] {
+        let retained = scan_text_in_chunks(READ_IN_THE_WRONG_ZONE, chunk_size, retention.clone());
+        assert_eq!(later(&retained), expected, "chunk size {chunk_size}");
+    }
+}
+
 #[test]
 fn a_window_ending_at_the_last_representable_time_does_not_panic() {
     // The margins around a window's ends (clock skew between hosts) must
@@ -1297,4 +1429,21 @@ fn an_entry_never_closed_is_the_same_in_chunks_as_in_one_stretch() {
             );
         }
     }
+}
+
+/// A read whose failures need mail it did not keep is not the last one
+/// (`tickets` on a file still being written): `covers` tells.
+#[test]
+fn wanted_mail_covers_only_what_it_keeps() {
+    let (nine, ten) = (at(20, 9), at(20, 10));
+    let from_nine = WantedMail::to_recipients([(&b"Bob@example.net"[..], nine)]);
+    let from_ten = WantedMail::to_recipients([(&b"bob@example.net"[..], ten)]);
+    assert!(from_nine.covers(&from_ten));
+    assert!(!from_ten.covers(&from_nine));
+    assert!(from_ten.covers(&WantedMail::default()));
+    let with_id = from_ten.clone().and_message_ids(["m1@example.com"]);
+    assert!(!from_nine.covers(&with_id));
+    assert!(from_nine.clone().union(&with_id).covers(&with_id));
+    let carol = WantedMail::to_recipients([(&b"carol@example.net"[..], ten)]);
+    assert!(!from_nine.covers(&carol));
 }

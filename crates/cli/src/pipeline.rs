@@ -13,7 +13,7 @@ use mailtrail_analysis::ticket_report::{Delivery, later_delivery_recipients};
 use mailtrail_analysis::tickets::RowTicket;
 use mailtrail_analysis::{
     Finding, IndexedFindings, Outcome, OutcomeIndex, PartialLog, Progress, RecipientOutcome,
-    Retention, RowFilter, ScanOptions, Window, WindowBy, outcomes_where,
+    Retention, RowFilter, ScanOptions, WantedMail, Window, WindowBy, outcomes_where,
 };
 use mailtrail_parse::ParserOptions;
 use rayon::prelude::*;
@@ -310,7 +310,9 @@ pub fn load_with_digest(
 /// recipients with a ticket, then also every entry that may have a row
 /// for one of them received after its first failed message. Memory then
 /// grows with the failures and the mail to those recipients, not with the
-/// log. Standard input and pipes cannot be read twice: inputs with one of
+/// log. A file still being written may show a failure only in the second
+/// read: it is read again, until a read keeps all that its own failures
+/// need. Standard input and pipes cannot be read twice: inputs with one of
 /// them are read once, keeping everything.
 pub fn load_for_tickets(
     args: &InputArgs,
@@ -322,23 +324,20 @@ pub fn load_for_tickets(
         let selection = select_with_tickets(&loaded, settings);
         return Ok((loaded, selection));
     }
-    let failed = {
-        let loaded = load(args, settings.log_zone, settings.retention())?;
+    let mut kept = WantedMail::default();
+    loop {
+        let loaded = load(
+            args,
+            settings.log_zone,
+            settings.retention().and_mail(&kept),
+        )?;
         let selection = select_with_tickets(&loaded, settings);
-        let recipients = later_delivery_recipients(&selection.findings);
-        if recipients.is_empty() {
-            // No later delivery to look for.
+        let needed = later_delivery_recipients(&selection.findings);
+        if kept.covers(&needed) {
             return Ok((loaded, selection));
         }
-        recipients
-    };
-    let loaded = load(
-        args,
-        settings.log_zone,
-        settings.retention().and_mail(&failed),
-    )?;
-    let selection = select_with_tickets(&loaded, settings);
-    Ok((loaded, selection))
+        kept = kept.union(&needed);
+    }
 }
 
 /// Inputs smaller than this are read too fast for a progress bar to help.
