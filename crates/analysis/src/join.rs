@@ -25,7 +25,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use mailtrail_parse::Tz;
 use serde::Serialize;
 
-use crate::outcome::{RecipientOutcome, earlier_by};
+use crate::outcome::{RecipientOutcome, earlier_by, later_by};
 use crate::partial::WantedMail;
 use crate::tickets::{RowTicket, TicketSource};
 
@@ -610,14 +610,23 @@ pub fn join(export: &TicketExport, rows: &[RecipientOutcome], options: &JoinOpti
 
     // 2. Recipient and time.
     let time_of = |row: &RecipientOutcome| row.received_at.or(row.first_failure_at);
-    let mut by_recipient: HashMap<String, Vec<usize>> = HashMap::new();
+    // Each recipient's rows by time: an export row looks only at those
+    // within the tolerance of its sent time, not at all of them (a busy
+    // address has tens of thousands).
+    let mut by_recipient: HashMap<String, Vec<(DateTime<Utc>, usize)>> = HashMap::new();
     for (index, row) in rows.iter().enumerate() {
-        if eligible(row) && !claimed[index] && time_of(row).is_some() {
+        if !eligible(row) || claimed[index] {
+            continue;
+        }
+        if let Some(at) = time_of(row) {
             by_recipient
                 .entry(normalise_address(&row.recipient.to_str_lossy()))
                 .or_default()
-                .push(index);
+                .push((at, index));
         }
+    }
+    for rows in by_recipient.values_mut() {
+        rows.sort_unstable();
     }
     // (gap, export row, log row)
     let mut pairs: Vec<(Duration, usize, usize)> = Vec::new();
@@ -628,14 +637,18 @@ pub fn join(export: &TicketExport, rows: &[RecipientOutcome], options: &JoinOpti
         let (Some(recipient), Some(sent)) = (&entry.recipient, entry.sent_at) else {
             continue;
         };
-        for &l in by_recipient.get(recipient).map_or(&[][..], Vec::as_slice) {
+        let candidates = by_recipient.get(recipient).map_or(&[][..], Vec::as_slice);
+        let (from, to) = (
+            earlier_by(sent, options.tolerance),
+            later_by(sent, options.tolerance),
+        );
+        let start = candidates.partition_point(|&(at, _)| at < from);
+        let end = candidates.partition_point(|&(at, _)| at <= to);
+        for &(at, l) in &candidates[start..end.max(start)] {
             if entry.message_id.is_some() && rows[l].message_id.is_some() {
                 continue;
             }
-            let gap = (time_of(&rows[l]).expect("filtered") - sent).abs();
-            if gap <= options.tolerance {
-                pairs.push((gap, e, l));
-            }
+            pairs.push(((at - sent).abs(), e, l));
         }
     }
     pairs.sort();
@@ -788,6 +801,23 @@ mod tests {
 
     fn tickets(joined: &Joined) -> Vec<Option<&str>> {
         joined.rows.iter().map(|t| t.ticket()).collect()
+    }
+
+    #[test]
+    fn a_gap_of_exactly_the_tolerance_joins_and_a_second_more_does_not() {
+        let rows = vec![
+            row("a@example.net", "2024-10-19T20:05:00Z", None, None),
+            row("b@example.net", "2024-10-19T19:54:59Z", None, None),
+            row("c@example.net", "2024-10-19T19:55:00Z", None, None),
+            row("d@example.net", "2024-10-19T20:05:01Z", None, None),
+        ];
+        let csv = "Ticket,To,Sent\n\
+            A,a@example.net,2024-10-19T20:00:00Z\n\
+            B,b@example.net,2024-10-19T20:00:00Z\n\
+            C,c@example.net,2024-10-19T20:00:00Z\n\
+            D,d@example.net,2024-10-19T20:00:00Z\n";
+        let joined = join(&export(csv), &rows, &JoinOptions::default());
+        assert_eq!(tickets(&joined), [Some("A"), None, Some("C"), None]);
     }
 
     #[test]
