@@ -312,7 +312,7 @@ pub fn load_with_digest(
 /// grows with the failures and the mail to those recipients, not with the
 /// log. A file still being written may show a failure only in the second
 /// read: it is read again, until a read keeps all that its own failures
-/// need. Standard input and pipes cannot be read twice: inputs with one of
+/// need ([`READS_FOR_TICKETS`]). Standard input and pipes cannot be read twice: inputs with one of
 /// them are read once, keeping everything.
 pub fn load_for_tickets(
     args: &InputArgs,
@@ -325,12 +325,9 @@ pub fn load_for_tickets(
         return Ok((loaded, selection));
     }
     let mut kept = WantedMail::default();
-    loop {
-        let loaded = load(
-            args,
-            settings.log_zone,
-            settings.retention().and_mail(&kept),
-        )?;
+    for _ in 0..READS_FOR_TICKETS {
+        let retention = settings.retention().and_mail(&kept);
+        let loaded = load(args, settings.log_zone, retention)?;
         let selection = select_with_tickets(&loaded, settings);
         let needed = later_delivery_recipients(&selection.findings);
         if kept.covers(&needed) {
@@ -338,7 +335,16 @@ pub fn load_for_tickets(
         }
         kept = kept.union(&needed);
     }
+    // A log that gains failures with tickets faster than it is read.
+    let loaded = load(args, settings.log_zone, Retention::Everything)?;
+    let selection = select_with_tickets(&loaded, settings);
+    Ok((loaded, selection))
 }
+
+/// How many times [`load_for_tickets`] reads its inputs, keeping part of
+/// them, before it reads them once more keeping everything: two reads
+/// suffice unless a file being written shows new failures at each.
+const READS_FOR_TICKETS: usize = 3;
 
 /// Inputs smaller than this are read too fast for a progress bar to help.
 const PROGRESS_THRESHOLD: u64 = 64 << 20;
