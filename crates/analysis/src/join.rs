@@ -644,7 +644,7 @@ pub fn join(export: &TicketExport, rows: &[RecipientOutcome], options: &JoinOpti
         );
         let start = candidates.partition_point(|&(at, _)| at < from);
         let end = candidates.partition_point(|&(at, _)| at <= to);
-        for &(at, l) in &candidates[start..end.max(start)] {
+        for &(at, l) in &candidates[start..end] {
             if entry.message_id.is_some() && rows[l].message_id.is_some() {
                 continue;
             }

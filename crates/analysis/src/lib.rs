@@ -57,7 +57,6 @@ pub use crate::outcome::{
 };
 pub use crate::partial::{
     LineSample, PartialLog, RejectionRecord, Retention, UNRECOGNISED_SAMPLES, WantedMail,
-    recipient_key,
 };
 pub use crate::record::{
     CausedNotification, Failure, Frozen, Handoff, MessageKey, MessageRecord, QueueState,

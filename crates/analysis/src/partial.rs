@@ -226,7 +226,7 @@ impl WantedMail {
 
 /// How reports compare recipients: lower-cased, whatever the case the
 /// log wrote them in.
-pub fn recipient_key(recipient: &[u8]) -> String {
+pub(crate) fn recipient_key(recipient: &[u8]) -> String {
     recipient.to_str_lossy().to_lowercase()
 }
 
@@ -632,7 +632,9 @@ impl PartialLog {
             None => self.span = Some((event.at, event.at)),
         }
         if let EventKind::Rejected(rejection) = &event.kind
-            && (self.retention).keeps_rejection(event.at, rejection.recipient.map(|r| r.as_bytes()))
+            && self
+                .retention
+                .keeps_rejection(event.at, rejection.recipient.map(|r| r.as_bytes()))
         {
             self.rejections.push(RejectionRecord {
                 at: event.at,

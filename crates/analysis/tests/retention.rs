@@ -611,6 +611,11 @@ fn recipients_added_to_a_retention_keep_their_later_rows() {
     assert!(later_deliveries > 0, "some failed recipient got mail later");
 }
 
+/// The rows the export join looks at: every one but notifications'.
+fn joinable(log: &PartialLog) -> Vec<RecipientOutcome> {
+    outcomes_where(log, |_, is_notification| !is_notification)
+}
+
 /// A retention given a ticket export's mail keeps what the join may match,
 /// by Message-ID or by recipient and time, refusals included: the join gives every export row and every report
 /// row the same result as with everything kept.
@@ -618,7 +623,6 @@ fn recipients_added_to_a_retention_keep_their_later_rows() {
 fn an_exports_mail_kept_joins_as_everything_kept() {
     let files: &[&str] = &["exim/incident/mainlog"];
     let everything = scan(files, Tz::UTC, 1 << 20, Retention::Everything);
-    let joinable = |log: &PartialLog| outcomes_where(log, |_, is_notification| !is_notification);
     let all_rows = joinable(&everything);
     // The helpdesk's export, and a row sent half a minute before each of
     // three refusals at SMTP time: the join takes a refusal too.
@@ -726,7 +730,6 @@ fn assert_export_joins_as_everything_kept(
     options: &JoinOptions,
     window: Window,
 ) {
-    let joinable = |log: &PartialLog| outcomes_where(log, |_, is_notification| !is_notification);
     let export =
         TicketExport::from_reader(export.as_bytes(), &ColumnOverrides::default(), Tz::UTC).unwrap();
     let expected = join(
@@ -774,7 +777,7 @@ fn an_exports_empty_recipient_keeps_refusals_without_one() {
         TicketExport::from_reader(csv.as_bytes(), &ColumnOverrides::default(), Tz::UTC).unwrap();
     let options = JoinOptions::default();
     let everything = scan_text(&log, Retention::Everything);
-    let rows = outcomes_where(&everything, |_, is_notification| !is_notification);
+    let rows = joinable(&everything);
     assert_eq!(
         join(&export, &rows, &options).export,
         [ExportStatus::RecipientTime]

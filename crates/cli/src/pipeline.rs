@@ -312,20 +312,16 @@ pub fn load_with_digest(
 /// grows with the failures and the mail to those recipients, not with the
 /// log. A file still being written may show a failure only in the second
 /// read: it is read again, until a read keeps all that its own failures
-/// need ([`READS_FOR_TICKETS`]). Standard input and pipes cannot be read twice: inputs with one of
-/// them are read once, keeping everything.
+/// need ([`READS_FOR_TICKETS`]). Standard input and pipes cannot be read
+/// twice: inputs with one of them are read once, keeping everything.
 pub fn load_for_tickets(
     args: &InputArgs,
     settings: &Settings,
 ) -> anyhow::Result<(Loaded, Selection)> {
     let read_once = (args.logs.iter()).any(|path| !Input::from_arg(path).can_be_read_again());
-    if read_once {
-        let loaded = load(args, settings.log_zone, Retention::Everything)?;
-        let selection = select_with_tickets(&loaded, settings);
-        return Ok((loaded, selection));
-    }
+    let partial_reads = if read_once { 0 } else { READS_FOR_TICKETS };
     let mut kept = WantedMail::default();
-    for _ in 0..READS_FOR_TICKETS {
+    for _ in 0..partial_reads {
         let retention = settings.retention().and_mail(&kept);
         let loaded = load(args, settings.log_zone, retention)?;
         let selection = select_with_tickets(&loaded, settings);
@@ -335,7 +331,8 @@ pub fn load_for_tickets(
         }
         kept = kept.union(&needed);
     }
-    // A log that gains failures with tickets faster than it is read.
+    // Read once, or a log that gains failures with tickets faster than it
+    // is read.
     let loaded = load(args, settings.log_zone, Retention::Everything)?;
     let selection = select_with_tickets(&loaded, settings);
     Ok((loaded, selection))
